@@ -1,1 +1,283 @@
-//! placeholder
+//! natter's storage: accounts, rosters, the offline queue, vCards, last
+//! activity and a generic key-value space, behind one narrow async
+//! interface, [`Store`].
+//!
+//! # Model
+//!
+//! * Users are bare JID strings (`"alice@localhost"`), normalised by the
+//!   caller; the store compares them byte for byte.
+//! * Credentials, vCards, stanzas and key-value values are opaque bytes.
+//! * Per-user data (roster, offline, vCard, last activity, key-value) does
+//!   not require the account to exist; [`Store::delete_account`] removes
+//!   all of it.
+//!
+//! # Durability and concurrency
+//!
+//! A write that returned `Ok` is committed: it survives `kill -9` of the
+//! process, and with [`StoreConfig::fsync`] also power loss. Writes are
+//! serialised on one writer thread that commits everything queued in one
+//! transaction (group commit, see [`Store::stats`]); reads run on a small
+//! pool of read-only connections on blocking threads. No call blocks a
+//! tokio runtime thread. Another process may open the same database at the
+//! same time (`natterd user add` while the server runs); each side waits up
+//! to 5 s for the other's lock, then fails with the retryable
+//! [`StoreError::Busy`].
+//!
+//! # Backends
+//!
+//! [`Backend::Sqlite`] (WAL mode) is the only one so far. A new backend is
+//! one more variant of the private `Inner` enum plus a module; the
+//! conformance suite (`tests/conformance.rs`, backend chosen by the
+//! `NATTER_TEST_STORE` environment variable) runs against each.
+//!
+//! # Layout
+//!
+//! * `lib.rs` — this facade: [`Store`] dispatching to the backend.
+//! * `types.rs` — config and data types ([`RosterItem`], [`OfflineMessage`], …).
+//! * `error.rs` — [`StoreError`].
+//! * `sqlite/mod.rs` — SQLite backend: open, read pool, write submission, close.
+//! * `sqlite/writer.rs` — the writer thread and group commit.
+//! * `sqlite/migrations.rs` — ordered schema migrations (`PRAGMA user_version`).
+//! * `sqlite/ops.rs` — account and roster SQL; `sqlite/data.rs` — offline,
+//!   vCard, last activity, key-value SQL; `sqlite/rows.rs` — row conversions.
+//! * `tests/conformance.rs` — behaviour every backend must show;
+//!   `tests/durability.rs` — reopen, two handles on one file, group commit.
+
+mod error;
+mod sqlite;
+mod types;
+
+pub use error::StoreError;
+pub use types::{Backend, OfflineMessage, RosterItem, StoreConfig, StoreStats, Subscription};
+
+use sqlite::SqliteStore;
+
+/// The store handle. Cheap to clone; all clones share one backend.
+#[derive(Clone)]
+pub struct Store(Inner);
+
+#[derive(Clone)]
+enum Inner {
+    Sqlite(SqliteStore),
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Inner::Sqlite(_) => f.write_str("Store(Sqlite)"),
+        }
+    }
+}
+
+/// Dispatches a method call to the backend.
+macro_rules! dispatch {
+    ($self:ident . $method:ident ( $($arg:expr),* )) => {
+        match &$self.0 {
+            Inner::Sqlite(s) => s.$method($($arg),*).await,
+        }
+    };
+}
+
+impl Store {
+    /// Opens the store, creating it if needed, and applies pending schema
+    /// migrations.
+    pub async fn open(cfg: StoreConfig) -> Result<Store, StoreError> {
+        match cfg.backend {
+            Backend::Sqlite { path } => Ok(Store(Inner::Sqlite(
+                SqliteStore::open(path, cfg.fsync).await?,
+            ))),
+        }
+    }
+
+    /// Finishes writes already submitted, checkpoints, and stops the
+    /// backend. Afterwards every call (on any clone) fails with
+    /// [`StoreError::Closed`]. Calling it again is a no-op.
+    pub async fn close(&self) -> Result<(), StoreError> {
+        dispatch!(self.close())
+    }
+
+    /// Write-path counters (commits vs. write operations).
+    pub fn stats(&self) -> StoreStats {
+        match &self.0 {
+            Inner::Sqlite(s) => s.stats(),
+        }
+    }
+
+    // ---- accounts -------------------------------------------------------
+
+    /// Creates an account; [`StoreError::AlreadyExists`] if `jid` has one.
+    pub async fn create_account(&self, jid: &str, credentials: &[u8]) -> Result<(), StoreError> {
+        dispatch!(self.create_account(jid, credentials))
+    }
+
+    /// Bulk import in one transaction. Accounts that already exist (or
+    /// repeat within `accounts`) are skipped, not overwritten. Returns how
+    /// many were created.
+    pub async fn create_accounts(
+        &self,
+        accounts: Vec<(String, Vec<u8>)>,
+    ) -> Result<usize, StoreError> {
+        dispatch!(self.create_accounts(accounts))
+    }
+
+    /// Replaces an account's credentials; [`StoreError::NotFound`] if none.
+    pub async fn set_credentials(&self, jid: &str, credentials: &[u8]) -> Result<(), StoreError> {
+        dispatch!(self.set_credentials(jid, credentials))
+    }
+
+    /// The account's credentials, `None` if there is no account.
+    pub async fn credentials(&self, jid: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        dispatch!(self.credentials(jid))
+    }
+
+    /// Whether the account exists.
+    pub async fn account_exists(&self, jid: &str) -> Result<bool, StoreError> {
+        dispatch!(self.account_exists(jid))
+    }
+
+    /// Deletes the account and everything the user owns (roster, roster
+    /// version, offline messages, vCard, last activity, key-value entries),
+    /// atomically. [`StoreError::NotFound`] if there is no account. Other
+    /// users' roster items pointing at `jid` are left to the caller.
+    pub async fn delete_account(&self, jid: &str) -> Result<(), StoreError> {
+        dispatch!(self.delete_account(jid))
+    }
+
+    /// All account JIDs, sorted.
+    pub async fn list_accounts(&self) -> Result<Vec<String>, StoreError> {
+        dispatch!(self.list_accounts())
+    }
+
+    // ---- roster ---------------------------------------------------------
+
+    /// The owner's roster version (0 if never changed) and all its rows,
+    /// sorted by contact JID, read consistently. Includes hidden rows
+    /// (`in_roster == false`); filter them for the user-visible roster.
+    pub async fn roster(&self, owner: &str) -> Result<(u64, Vec<RosterItem>), StoreError> {
+        dispatch!(self.roster(owner))
+    }
+
+    /// One roster row.
+    pub async fn roster_item(
+        &self,
+        owner: &str,
+        contact: &str,
+    ) -> Result<Option<RosterItem>, StoreError> {
+        dispatch!(self.roster_item(owner, contact))
+    }
+
+    /// Inserts or replaces the row for `item.jid` and returns the owner's
+    /// new roster version. Versions are strictly increasing per owner (they
+    /// come from a store-wide counter, so they also never repeat after the
+    /// account is deleted and re-created).
+    pub async fn roster_put(&self, owner: &str, item: &RosterItem) -> Result<u64, StoreError> {
+        dispatch!(self.roster_put(owner, item))
+    }
+
+    /// Removes the row and returns the new roster version;
+    /// [`StoreError::NotFound`] (version unchanged) if there is no such row.
+    pub async fn roster_remove(&self, owner: &str, contact: &str) -> Result<u64, StoreError> {
+        dispatch!(self.roster_remove(owner, contact))
+    }
+
+    // ---- offline queue --------------------------------------------------
+
+    /// Queues a stanza for `owner`. Returns its sequence number: strictly
+    /// increasing across the whole store and never reused.
+    pub async fn offline_push(&self, owner: &str, msg: &OfflineMessage) -> Result<u64, StoreError> {
+        dispatch!(self.offline_push(owner, msg))
+    }
+
+    /// Up to `limit` of the owner's messages with seq `> after_seq`, in
+    /// seq (= arrival) order. Start with `after_seq = 0`.
+    pub async fn offline_fetch(
+        &self,
+        owner: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, OfflineMessage)>, StoreError> {
+        dispatch!(self.offline_fetch(owner, after_seq, limit))
+    }
+
+    /// Deletes the owner's messages with these seqs (typically after
+    /// delivery). Unknown seqs, or seqs of other owners, are ignored.
+    pub async fn offline_delete(&self, owner: &str, seqs: &[u64]) -> Result<(), StoreError> {
+        dispatch!(self.offline_delete(owner, seqs))
+    }
+
+    /// How many messages are queued for the owner.
+    pub async fn offline_count(&self, owner: &str) -> Result<u64, StoreError> {
+        dispatch!(self.offline_count(owner))
+    }
+
+    // ---- vCard ----------------------------------------------------------
+
+    /// The owner's vCard-temp (serialized XML), if set.
+    pub async fn vcard(&self, owner: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        dispatch!(self.vcard(owner))
+    }
+
+    /// Sets (replaces) the owner's vCard.
+    pub async fn set_vcard(&self, owner: &str, data: &[u8]) -> Result<(), StoreError> {
+        dispatch!(self.set_vcard(owner, data))
+    }
+
+    // ---- last activity --------------------------------------------------
+
+    /// When the owner's last session ended (Unix seconds) and its status.
+    pub async fn last_activity(&self, owner: &str) -> Result<Option<(u64, String)>, StoreError> {
+        dispatch!(self.last_activity(owner))
+    }
+
+    /// Records the end of a session.
+    pub async fn set_last_activity(
+        &self,
+        owner: &str,
+        unix_secs: u64,
+        status: &str,
+    ) -> Result<(), StoreError> {
+        dispatch!(self.set_last_activity(owner, unix_secs, status))
+    }
+
+    // ---- key-value ------------------------------------------------------
+
+    /// The value under (`namespace`, `owner`, `key`).
+    pub async fn kv_get(
+        &self,
+        namespace: &str,
+        owner: &str,
+        key: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        dispatch!(self.kv_get(namespace, owner, key))
+    }
+
+    /// Sets (replaces) a value.
+    pub async fn kv_put(
+        &self,
+        namespace: &str,
+        owner: &str,
+        key: &str,
+        value: &[u8],
+    ) -> Result<(), StoreError> {
+        dispatch!(self.kv_put(namespace, owner, key, value))
+    }
+
+    /// Removes a value; removing a missing key is not an error.
+    pub async fn kv_delete(
+        &self,
+        namespace: &str,
+        owner: &str,
+        key: &str,
+    ) -> Result<(), StoreError> {
+        dispatch!(self.kv_delete(namespace, owner, key))
+    }
+
+    /// All (key, value) pairs of the owner in the namespace, sorted by key.
+    pub async fn kv_list(
+        &self,
+        namespace: &str,
+        owner: &str,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        dispatch!(self.kv_list(namespace, owner))
+    }
+}

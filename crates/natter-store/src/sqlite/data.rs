@@ -1,0 +1,218 @@
+//! Offline queue, vCard, last activity and key-value operations.
+
+use rusqlite::{params, OptionalExtension};
+
+use super::rows::{offline_row, to_i64, to_u64};
+use super::SqliteStore;
+use crate::{OfflineMessage, StoreError};
+
+impl SqliteStore {
+    // ---- offline queue --------------------------------------------------
+
+    pub(crate) async fn offline_push(
+        &self,
+        owner: &str,
+        msg: &OfflineMessage,
+    ) -> Result<u64, StoreError> {
+        let stamp = to_i64(msg.stamp_unix_ms, "timestamp")?;
+        let (owner, msg) = (owner.to_owned(), msg.clone());
+        self.write(move |c| {
+            let seq: i64 = c
+                .prepare_cached(
+                    "INSERT INTO offline (owner, sender, stanza_id, stamp_ms, stanza)
+                     VALUES (?1, ?2, ?3, ?4, ?5) RETURNING seq",
+                )?
+                .query_row(
+                    params![owner, msg.from, msg.stanza_id, stamp, msg.stanza],
+                    |r| r.get(0),
+                )?;
+            Ok(to_u64(seq)?)
+        })
+        .await
+    }
+
+    pub(crate) async fn offline_fetch(
+        &self,
+        owner: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, OfflineMessage)>, StoreError> {
+        // Anything past i64::MAX is past every stored seq.
+        let Ok(after) = i64::try_from(after_seq) else {
+            return Ok(Vec::new());
+        };
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let owner = owner.to_owned();
+        self.read(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT seq, sender, stanza_id, stamp_ms, stanza FROM offline
+                 WHERE owner = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+            )?;
+            let rows = st.query_map(params![owner, after, limit], offline_row)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    pub(crate) async fn offline_delete(&self, owner: &str, seqs: &[u64]) -> Result<(), StoreError> {
+        // Seqs beyond i64::MAX cannot exist; skip them.
+        let seqs: Vec<i64> = seqs.iter().filter_map(|&s| i64::try_from(s).ok()).collect();
+        if seqs.is_empty() {
+            return Ok(());
+        }
+        let owner = owner.to_owned();
+        self.write(move |c| {
+            let mut st = c.prepare_cached("DELETE FROM offline WHERE owner = ?1 AND seq = ?2")?;
+            for seq in seqs {
+                st.execute(params![owner, seq])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    pub(crate) async fn offline_count(&self, owner: &str) -> Result<u64, StoreError> {
+        let owner = owner.to_owned();
+        self.read(move |c| {
+            let n: i64 = c
+                .prepare_cached("SELECT COUNT(*) FROM offline WHERE owner = ?1")?
+                .query_row([&owner], |r| r.get(0))?;
+            Ok(to_u64(n)?)
+        })
+        .await
+    }
+
+    // ---- vCard ----------------------------------------------------------
+
+    pub(crate) async fn vcard(&self, owner: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let owner = owner.to_owned();
+        self.read(move |c| {
+            Ok(
+                c.prepare_cached("SELECT data FROM vcards WHERE owner = ?1")?
+                    .query_row([&owner], |r| r.get(0))
+                    .optional()?,
+            )
+        })
+        .await
+    }
+
+    pub(crate) async fn set_vcard(&self, owner: &str, data: &[u8]) -> Result<(), StoreError> {
+        let (owner, data) = (owner.to_owned(), data.to_vec());
+        self.write(move |c| {
+            c.prepare_cached(
+                "INSERT INTO vcards (owner, data) VALUES (?1, ?2)
+                 ON CONFLICT (owner) DO UPDATE SET data = excluded.data",
+            )?
+            .execute(params![owner, data])?;
+            Ok(())
+        })
+        .await
+    }
+
+    // ---- last activity --------------------------------------------------
+
+    pub(crate) async fn last_activity(
+        &self,
+        owner: &str,
+    ) -> Result<Option<(u64, String)>, StoreError> {
+        let owner = owner.to_owned();
+        self.read(move |c| {
+            Ok(
+                c.prepare_cached("SELECT unix_secs, status FROM last_activity WHERE owner = ?1")?
+                    .query_row([&owner], |r| Ok((to_u64(r.get(0)?)?, r.get(1)?)))
+                    .optional()?,
+            )
+        })
+        .await
+    }
+
+    pub(crate) async fn set_last_activity(
+        &self,
+        owner: &str,
+        unix_secs: u64,
+        status: &str,
+    ) -> Result<(), StoreError> {
+        let secs = to_i64(unix_secs, "timestamp")?;
+        let (owner, status) = (owner.to_owned(), status.to_owned());
+        self.write(move |c| {
+            c.prepare_cached(
+                "INSERT INTO last_activity (owner, unix_secs, status) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (owner) DO UPDATE SET
+                    unix_secs = excluded.unix_secs, status = excluded.status",
+            )?
+            .execute(params![owner, secs, status])?;
+            Ok(())
+        })
+        .await
+    }
+
+    // ---- key-value ------------------------------------------------------
+
+    pub(crate) async fn kv_get(
+        &self,
+        namespace: &str,
+        owner: &str,
+        key: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let (ns, owner, key) = (namespace.to_owned(), owner.to_owned(), key.to_owned());
+        self.read(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT value FROM kv WHERE namespace = ?1 AND owner = ?2 AND key = ?3",
+            )?
+            .query_row([&ns, &owner, &key], |r| r.get(0))
+            .optional()?)
+        })
+        .await
+    }
+
+    pub(crate) async fn kv_put(
+        &self,
+        namespace: &str,
+        owner: &str,
+        key: &str,
+        value: &[u8],
+    ) -> Result<(), StoreError> {
+        let (ns, owner, key) = (namespace.to_owned(), owner.to_owned(), key.to_owned());
+        let value = value.to_vec();
+        self.write(move |c| {
+            c.prepare_cached(
+                "INSERT INTO kv (namespace, owner, key, value) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (namespace, owner, key) DO UPDATE SET value = excluded.value",
+            )?
+            .execute(params![ns, owner, key, value])?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub(crate) async fn kv_delete(
+        &self,
+        namespace: &str,
+        owner: &str,
+        key: &str,
+    ) -> Result<(), StoreError> {
+        let (ns, owner, key) = (namespace.to_owned(), owner.to_owned(), key.to_owned());
+        self.write(move |c| {
+            c.prepare_cached("DELETE FROM kv WHERE namespace = ?1 AND owner = ?2 AND key = ?3")?
+                .execute([&ns, &owner, &key])?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub(crate) async fn kv_list(
+        &self,
+        namespace: &str,
+        owner: &str,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let (ns, owner) = (namespace.to_owned(), owner.to_owned());
+        self.read(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT key, value FROM kv WHERE namespace = ?1 AND owner = ?2 ORDER BY key",
+            )?;
+            let rows = st.query_map([&ns, &owner], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+}

@@ -1,0 +1,203 @@
+//! The embedded SQLite backend.
+//!
+//! * One writer connection owned by a dedicated thread ([`writer`]) that
+//!   group-commits everything queued.
+//! * A small pool of read-only connections used from
+//!   `tokio::task::spawn_blocking`, bounded by a semaphore.
+//! * WAL journal, `synchronous=NORMAL` (or `FULL` with `fsync: true`),
+//!   5 s busy timeout so another process (`natterd user add`) can share the
+//!   file.
+
+mod data;
+mod migrations;
+mod ops;
+mod rows;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+use crate::{StoreError, StoreStats};
+use writer::{Counters, FnJob, Msg};
+
+/// How long a connection waits for another connection's lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Number of read-only connections (and concurrent reads).
+const READERS: usize = 4;
+/// Capacity of the writer's request channel (back-pressure beyond it).
+const WRITE_QUEUE: usize = 4096;
+
+/// A handle to an open SQLite store; cheap to clone.
+#[derive(Clone)]
+pub(crate) struct SqliteStore {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    path: PathBuf,
+    tx: mpsc::Sender<Msg>,
+    readers: Mutex<Vec<Connection>>,
+    read_permits: Arc<Semaphore>,
+    counters: Arc<Counters>,
+    closed: AtomicBool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and migrates it.
+    pub(crate) async fn open(path: PathBuf, fsync: bool) -> Result<Self, StoreError> {
+        let (writer_conn, readers) = tokio::task::spawn_blocking({
+            let path = path.clone();
+            move || -> Result<_, StoreError> {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir)?;
+                }
+                let conn = open_writer(&path, fsync)?;
+                let version = migrations::migrate(&conn)?;
+                tracing::debug!(path = %path.display(), version, "storage: opened sqlite");
+                let readers = (0..READERS)
+                    .map(|_| open_reader(&path))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok((conn, readers))
+            }
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("open task failed: {e}")))??;
+
+        let (tx, rx) = mpsc::channel(WRITE_QUEUE);
+        let counters = Arc::new(Counters::default());
+        std::thread::Builder::new()
+            .name("natter-store-writer".into())
+            .spawn({
+                let counters = counters.clone();
+                move || writer::run(writer_conn, rx, counters)
+            })?;
+
+        Ok(SqliteStore {
+            shared: Arc::new(Shared {
+                path,
+                tx,
+                readers: Mutex::new(readers),
+                read_permits: Arc::new(Semaphore::new(READERS)),
+                counters,
+                closed: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// Finishes queued writes, checkpoints, stops the writer thread and
+    /// drops the read connections. Idempotent.
+    pub(crate) async fn close(&self) -> Result<(), StoreError> {
+        let shared = &self.shared;
+        if shared.closed.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        shared.read_permits.close();
+        // Readers in use are dropped when returned (they see `closed`).
+        let idle = std::mem::take(&mut *lock(&shared.readers));
+        drop(idle);
+        let (reply, answer) = oneshot::channel();
+        if shared.tx.send(Msg::Shutdown(reply)).await.is_err() {
+            return Ok(()); // writer already gone
+        }
+        answer.await.unwrap_or(Ok(()))
+    }
+
+    pub(crate) fn stats(&self) -> StoreStats {
+        let c = &self.shared.counters;
+        StoreStats {
+            commits: c.commits.load(Ordering::Relaxed),
+            writes: c.writes.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Runs `f` on the writer thread inside a group transaction; resolves
+    /// after the commit.
+    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        if self.shared.closed.load(Ordering::SeqCst) {
+            return Err(StoreError::Closed);
+        }
+        let (reply, answer) = oneshot::channel();
+        let job = Box::new(FnJob::new(f, reply));
+        self.shared
+            .tx
+            .send(Msg::Job(job))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs `f` on a pooled read-only connection on a blocking thread.
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let permit = self
+            .shared
+            .read_permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        let shared = self.shared.clone();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let pooled = lock(&shared.readers).pop();
+            // A connection is missing only if a read panicked; replace it.
+            let conn = match pooled {
+                Some(c) => c,
+                None => open_reader(&shared.path)?,
+            };
+            let result = f(&conn);
+            if !shared.closed.load(Ordering::SeqCst) {
+                lock(&shared.readers).push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("read task failed: {e}")))?
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn open_writer(path: &Path, fsync: bool) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Backend(format!(
+            "cannot enable WAL journal (got {mode:?})"
+        )));
+    }
+    conn.pragma_update(None, "synchronous", if fsync { "FULL" } else { "NORMAL" })?;
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}

@@ -1,0 +1,203 @@
+//! The single writer thread and its group commit.
+//!
+//! Every write is a [`Job`] sent over a bounded channel. The thread blocks
+//! for the first message, then drains whatever else is already queued (up to
+//! [`MAX_BATCH`]) and runs the whole batch inside one `BEGIN IMMEDIATE` …
+//! `COMMIT`. Each job runs under its own `SAVEPOINT`, so a job that fails
+//! (e.g. `AlreadyExists`) is rolled back alone while the others commit.
+//! Replies are sent only after the commit, so an `Ok` always means durable
+//! (in the OS with `synchronous=NORMAL`, on disk with `FULL`).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::StoreError;
+
+/// At most this many jobs share one transaction.
+pub(crate) const MAX_BATCH: usize = 1024;
+
+/// Counters kept by the writer thread (see [`crate::StoreStats`]).
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) commits: AtomicU64,
+    pub(crate) writes: AtomicU64,
+}
+
+/// A message to the writer thread.
+pub(crate) enum Msg {
+    Job(Box<dyn Job>),
+    /// Finish what is queued before this, checkpoint, close the connection,
+    /// then answer.
+    Shutdown(oneshot::Sender<Result<(), StoreError>>),
+}
+
+/// One unit of work inside a group transaction.
+pub(crate) trait Job: Send {
+    /// Runs the job inside the open transaction, remembering its outcome.
+    /// Returns `false` if the surrounding transaction can no longer be
+    /// committed (SQLite rolled it back, or a savepoint could not be undone).
+    fn run(&mut self, conn: &Connection) -> bool;
+    /// Delivers the outcome once the transaction's fate is known.
+    fn finish(self: Box<Self>, commit: Result<(), StoreError>);
+}
+
+/// A [`Job`] made from a closure and the channel to answer on.
+pub(crate) struct FnJob<T, F> {
+    f: Option<F>,
+    out: Option<Result<T, StoreError>>,
+    reply: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T, F> FnJob<T, F> {
+    pub(crate) fn new(f: F, reply: oneshot::Sender<Result<T, StoreError>>) -> Self {
+        FnJob {
+            f: Some(f),
+            out: None,
+            reply,
+        }
+    }
+}
+
+impl<T, F> Job for FnJob<T, F>
+where
+    T: Send,
+    F: FnOnce(&Connection) -> Result<T, StoreError> + Send,
+{
+    fn run(&mut self, conn: &Connection) -> bool {
+        let Some(f) = self.f.take() else {
+            return true;
+        };
+        if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+            self.out = Some(Err(e.into()));
+            return !conn.is_autocommit();
+        }
+        // A panicking write must not take the writer thread (and with it
+        // every later write) down: treat it as a failed write.
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)))
+            .unwrap_or_else(|_| Err(StoreError::Backend("write panicked".into())));
+        match outcome {
+            Ok(v) => {
+                let released = conn.execute_batch("RELEASE job");
+                let healthy = released.is_ok() && !conn.is_autocommit();
+                self.out = Some(released.map(|()| v).map_err(StoreError::from));
+                healthy
+            }
+            Err(e) => {
+                self.out = Some(Err(e));
+                if conn.is_autocommit() {
+                    return false; // SQLite already rolled back everything
+                }
+                conn.execute_batch("ROLLBACK TO job; RELEASE job").is_ok()
+            }
+        }
+    }
+
+    fn finish(self: Box<Self>, commit: Result<(), StoreError>) {
+        let out = match commit {
+            Ok(()) => self
+                .out
+                .unwrap_or_else(|| Err(StoreError::Backend("write was not run".into()))),
+            Err(e) => Err(e),
+        };
+        // The caller may have gone away (future dropped); nothing to do then.
+        let _ = self.reply.send(out);
+    }
+}
+
+/// The writer thread's main loop. Returns when the channel closes (every
+/// `Store` clone dropped) or on [`Msg::Shutdown`].
+pub(crate) fn run(conn: Connection, mut rx: mpsc::Receiver<Msg>, counters: Arc<Counters>) {
+    let mut shutdowns = Vec::new();
+    while let Some(first) = rx.blocking_recv() {
+        let mut batch: Vec<Box<dyn Job>> = Vec::new();
+        match first {
+            Msg::Job(j) => batch.push(j),
+            Msg::Shutdown(s) => shutdowns.push(s),
+        }
+        while shutdowns.is_empty() && batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(Msg::Job(j)) => batch.push(j),
+                Ok(Msg::Shutdown(s)) => shutdowns.push(s),
+                Err(_) => break,
+            }
+        }
+        if !batch.is_empty() {
+            commit_batch(&conn, batch, &counters);
+        }
+        if !shutdowns.is_empty() {
+            break;
+        }
+    }
+
+    // Refuse anything still queued (its callers see `Closed`), but honour
+    // concurrent close requests.
+    rx.close();
+    while let Ok(msg) = rx.try_recv() {
+        if let Msg::Shutdown(s) = msg {
+            shutdowns.push(s);
+        }
+    }
+
+    let result = shut_down(conn);
+    for s in shutdowns {
+        let _ = s.send(result.clone());
+    }
+}
+
+fn commit_batch(conn: &Connection, mut batch: Vec<Box<dyn Job>>, counters: &Counters) {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let e = StoreError::from(e);
+        tracing::warn!(error = %e, jobs = batch.len(), "storage: cannot begin write transaction");
+        for job in batch {
+            job.finish(Err(e.clone()));
+        }
+        return;
+    }
+
+    let mut healthy = true;
+    for job in batch.iter_mut() {
+        if !job.run(conn) {
+            healthy = false;
+            break; // the rest get the transaction's error below
+        }
+    }
+
+    let result = if healthy {
+        conn.execute_batch("COMMIT").map_err(StoreError::from)
+    } else {
+        Err(StoreError::Backend(
+            "write transaction aborted by a failing write".into(),
+        ))
+    };
+    match &result {
+        Ok(()) => {
+            counters.commits.fetch_add(1, Ordering::Relaxed);
+            counters
+                .writes
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            tracing::trace!(jobs = batch.len(), "storage: group commit");
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, jobs = batch.len(), "storage: write transaction failed");
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+        }
+    }
+    for job in batch {
+        job.finish(result.clone());
+    }
+}
+
+/// Checkpoints the WAL into the main file and closes the connection.
+fn shut_down(conn: Connection) -> Result<(), StoreError> {
+    // TRUNCATE needs no other reader active; if another process is using
+    // the file this may be a partial checkpoint, which is fine.
+    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+        tracing::debug!(error = %e, "storage: checkpoint at close failed");
+    }
+    conn.close().map_err(|(_, e)| StoreError::from(e))
+}
