@@ -1,0 +1,132 @@
+//! One client connection's byte plumbing: the socket, the stream parser fed
+//! from it, and writing stream headers, stanzas and stream errors.
+
+use super::transport::Transport;
+use natter_xml::{Event, Limits, StreamParser, XmlError};
+use std::io;
+use std::net::SocketAddr;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Why a connection ends.
+#[derive(Debug)]
+pub enum ConnError {
+    /// The socket closed or failed.
+    Io(io::Error),
+    /// The peer closed its stream.
+    Closed,
+    /// A stream error to send before closing: (condition, text).
+    Stream(&'static str, Option<String>),
+}
+
+impl From<io::Error> for ConnError {
+    fn from(e: io::Error) -> Self {
+        ConnError::Io(e)
+    }
+}
+
+impl From<XmlError> for ConnError {
+    fn from(e: XmlError) -> Self {
+        ConnError::Stream(e.condition(), Some(e.to_string()))
+    }
+}
+
+pub const READ_CHUNK: usize = 4096;
+
+pub struct Conn {
+    pub io: Transport,
+    pub parser: StreamParser,
+    pub peer: SocketAddr,
+    limits: Limits,
+    /// Stream header already sent on the current stream.
+    pub header_sent: bool,
+    /// XML declaration sent on this transport (only the first stream has one).
+    decl_sent: bool,
+}
+
+impl Conn {
+    pub fn new(io: Transport, peer: SocketAddr, limits: Limits) -> Self {
+        Conn {
+            io,
+            parser: StreamParser::new(limits.clone()),
+            peer,
+            limits,
+            header_sent: false,
+            decl_sent: false,
+        }
+    }
+
+    /// A brand-new parser (after STARTTLS nothing said before counts).
+    pub fn reset_parser(&mut self) {
+        self.parser = StreamParser::new(self.limits.clone());
+        self.decl_sent = false;
+    }
+
+    /// The next stream event, reading from the socket as needed.
+    pub async fn next_event(&mut self) -> Result<Event, ConnError> {
+        loop {
+            if let Some(ev) = self.parser.next_event()? {
+                return Ok(ev);
+            }
+            self.fill().await?;
+        }
+    }
+
+    /// Reads once from the socket into the parser.
+    pub async fn fill(&mut self) -> Result<(), ConnError> {
+        let mut buf = [0u8; READ_CHUNK];
+        let n = self.io.read(&mut buf).await?;
+        if n == 0 {
+            return Err(ConnError::Closed);
+        }
+        self.parser.feed(&buf[..n]);
+        Ok(())
+    }
+
+    pub async fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.io.write_all(bytes).await?;
+        self.io.flush().await
+    }
+
+    /// Writes our stream header (once per stream).
+    pub async fn send_header(&mut self, domain: &str, id: &str) -> io::Result<()> {
+        let mut h = Vec::with_capacity(200);
+        if !self.decl_sent {
+            h.extend_from_slice(b"<?xml version='1.0'?>");
+            self.decl_sent = true;
+        }
+        h.extend_from_slice(b"<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0' xml:lang='en' from='");
+        natter_xml::escape_attr(domain, &mut h);
+        h.extend_from_slice(b"' id='");
+        natter_xml::escape_attr(id, &mut h);
+        h.extend_from_slice(b"'>");
+        self.header_sent = true;
+        self.send(&h).await
+    }
+
+    /// Sends a stream error and closes the stream (RFC 6120 §4.9).
+    pub async fn stream_error(&mut self, domain: &str, condition: &str, text: Option<&str>) {
+        let mut out = Vec::new();
+        if !self.header_sent {
+            out.extend_from_slice(b"<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0' from='");
+            natter_xml::escape_attr(domain, &mut out);
+            out.extend_from_slice(b"'>");
+        }
+        out.extend_from_slice(b"<stream:error><");
+        out.extend_from_slice(condition.as_bytes());
+        out.extend_from_slice(b" xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>");
+        if let Some(t) = text {
+            out.extend_from_slice(b"<text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>");
+            natter_xml::escape_text(t, &mut out);
+            out.extend_from_slice(b"</text>");
+        }
+        out.extend_from_slice(b"</stream:error></stream:stream>");
+        let _ = self.send(&out).await;
+        let _ = self.io.shutdown().await;
+    }
+
+    /// Closes our side of the stream.
+    pub async fn close(&mut self) {
+        let _ = self.send(b"</stream:stream>").await;
+        let _ = self.io.shutdown().await;
+    }
+}

@@ -1,0 +1,166 @@
+//! The session registry: who is connected, with which resource, available or
+//! not, at what priority, and the mailbox to reach each session.
+//!
+//! Sharded by bare JID; every lock is held for a few map operations only and
+//! never across an `.await`.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use tokio::sync::mpsc;
+
+const SHARDS: usize = 64;
+
+/// What can be put in a session's mailbox.
+#[derive(Debug, Clone)]
+pub enum Outbound {
+    /// Serialised stanza to write as it is.
+    Stanza(Arc<[u8]>),
+    /// Another session bound the same resource: end with `conflict`.
+    Conflict,
+    /// Offline messages may have been stored after this session's flush.
+    CheckOffline,
+}
+
+/// One bound session of an account.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub resource: String,
+    pub conn_id: u64,
+    pub tx: mpsc::Sender<Outbound>,
+    /// Has sent initial presence and not gone unavailable.
+    pub available: bool,
+    pub priority: i8,
+    /// Its last available presence, `from` stamped, for probes.
+    pub presence: Option<Arc<[u8]>>,
+}
+
+/// The registry of bound sessions.
+pub struct Router {
+    shards: Vec<RwLock<HashMap<String, Vec<Entry>>>>,
+    next_conn: AtomicU64,
+}
+
+impl Default for Router {
+    fn default() -> Self {
+        Router {
+            shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
+            next_conn: AtomicU64::new(1),
+        }
+    }
+}
+
+impl Router {
+    fn shard(&self, bare: &str) -> &RwLock<HashMap<String, Vec<Entry>>> {
+        let mut h = DefaultHasher::new();
+        bare.hash(&mut h);
+        &self.shards[(h.finish() as usize) % SHARDS]
+    }
+
+    /// A fresh connection id.
+    pub fn next_conn_id(&self) -> u64 {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Binds `resource` of `bare`; a session already bound to it is returned
+    /// so the caller can tell it of the conflict.
+    pub fn bind(&self, bare: &str, entry: Entry) -> Option<Entry> {
+        let mut map = self.shard(bare).write().expect("router lock");
+        let list = map.entry(bare.to_owned()).or_default();
+        let old = list
+            .iter()
+            .position(|e| e.resource == entry.resource)
+            .map(|i| list.swap_remove(i));
+        list.push(entry);
+        old
+    }
+
+    /// Whether `resource` is bound for `bare`.
+    pub fn is_bound(&self, bare: &str, resource: &str) -> bool {
+        let map = self.shard(bare).read().expect("router lock");
+        map.get(bare)
+            .is_some_and(|l| l.iter().any(|e| e.resource == resource))
+    }
+
+    /// Removes the session `conn_id` (if it is still the one bound).
+    pub fn unbind(&self, bare: &str, conn_id: u64) {
+        let mut map = self.shard(bare).write().expect("router lock");
+        if let Some(list) = map.get_mut(bare) {
+            list.retain(|e| e.conn_id != conn_id);
+            if list.is_empty() {
+                map.remove(bare);
+            }
+        }
+    }
+
+    /// Records a session's presence: `Some((priority, stanza))` when
+    /// available, `None` when it went unavailable.
+    pub fn set_presence(&self, bare: &str, conn_id: u64, presence: Option<(i8, Arc<[u8]>)>) {
+        let mut map = self.shard(bare).write().expect("router lock");
+        if let Some(e) = map
+            .get_mut(bare)
+            .and_then(|l| l.iter_mut().find(|e| e.conn_id == conn_id))
+        {
+            match presence {
+                Some((prio, stanza)) => {
+                    e.available = true;
+                    e.priority = prio;
+                    e.presence = Some(stanza);
+                }
+                None => {
+                    e.available = false;
+                    e.presence = None;
+                }
+            }
+        }
+    }
+
+    /// A copy of every session of `bare` (cheap: a few small clones).
+    pub fn sessions(&self, bare: &str) -> Vec<Entry> {
+        let map = self.shard(bare).read().expect("router lock");
+        map.get(bare).cloned().unwrap_or_default()
+    }
+
+    /// The session bound to `bare/resource`.
+    pub fn session(&self, bare: &str, resource: &str) -> Option<Entry> {
+        let map = self.shard(bare).read().expect("router lock");
+        map.get(bare)?.iter().find(|e| e.resource == resource).cloned()
+    }
+
+    /// Mailboxes of the sessions a message to the bare JID goes to (RFC 6121
+    /// §8.5.2.1.1): every available resource with a non-negative priority.
+    pub fn message_targets(&self, bare: &str) -> Vec<mpsc::Sender<Outbound>> {
+        let map = self.shard(bare).read().expect("router lock");
+        map.get(bare)
+            .map(|l| {
+                l.iter()
+                    .filter(|e| e.available && e.priority >= 0)
+                    .map(|e| e.tx.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Mailboxes of every available session of `bare`.
+    pub fn available(&self, bare: &str) -> Vec<mpsc::Sender<Outbound>> {
+        let map = self.shard(bare).read().expect("router lock");
+        map.get(bare)
+            .map(|l| l.iter().filter(|e| e.available).map(|e| e.tx.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether `bare` has any bound session.
+    pub fn is_online(&self, bare: &str) -> bool {
+        self.shard(bare).read().expect("router lock").contains_key(bare)
+    }
+
+    /// Number of bound sessions.
+    pub fn count(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.read().expect("router lock").values().map(Vec::len).sum::<usize>())
+            .sum()
+    }
+}
