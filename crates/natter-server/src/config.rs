@@ -157,7 +157,10 @@ impl Config {
             return invalid("data_dir", "must not be empty");
         }
         if self.c2s.max_stanza_bytes < 10_000 {
-            return invalid("c2s.max_stanza_bytes", "must be at least 10000 (RFC 6120 §13.12)");
+            return invalid(
+                "c2s.max_stanza_bytes",
+                "must be at least 10000 (RFC 6120 §13.12)",
+            );
         }
         if !(4..=1000).contains(&self.c2s.max_depth) {
             return invalid("c2s.max_depth", "must be between 4 and 1000");

@@ -126,7 +126,10 @@ impl Router {
     /// The session bound to `bare/resource`.
     pub fn session(&self, bare: &str, resource: &str) -> Option<Entry> {
         let map = self.shard(bare).read().expect("router lock");
-        map.get(bare)?.iter().find(|e| e.resource == resource).cloned()
+        map.get(bare)?
+            .iter()
+            .find(|e| e.resource == resource)
+            .cloned()
     }
 
     /// Mailboxes of the sessions a message to the bare JID goes to (RFC 6121
@@ -147,20 +150,34 @@ impl Router {
     pub fn available(&self, bare: &str) -> Vec<mpsc::Sender<Outbound>> {
         let map = self.shard(bare).read().expect("router lock");
         map.get(bare)
-            .map(|l| l.iter().filter(|e| e.available).map(|e| e.tx.clone()).collect())
+            .map(|l| {
+                l.iter()
+                    .filter(|e| e.available)
+                    .map(|e| e.tx.clone())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
     /// Whether `bare` has any bound session.
     pub fn is_online(&self, bare: &str) -> bool {
-        self.shard(bare).read().expect("router lock").contains_key(bare)
+        self.shard(bare)
+            .read()
+            .expect("router lock")
+            .contains_key(bare)
     }
 
     /// Number of bound sessions.
     pub fn count(&self) -> usize {
         self.shards
             .iter()
-            .map(|s| s.read().expect("router lock").values().map(Vec::len).sum::<usize>())
+            .map(|s| {
+                s.read()
+                    .expect("router lock")
+                    .values()
+                    .map(Vec::len)
+                    .sum::<usize>()
+            })
             .sum()
     }
 }

@@ -56,7 +56,9 @@ impl Server {
             .with_context(|| format!("listen.c2s: cannot listen on {}", config.listen.c2s))?;
         let c2s_tls = TcpListener::bind(config.listen.c2s_tls)
             .await
-            .with_context(|| format!("listen.c2s_tls: cannot listen on {}", config.listen.c2s_tls))?;
+            .with_context(|| {
+                format!("listen.c2s_tls: cannot listen on {}", config.listen.c2s_tls)
+            })?;
         let (shutdown_tx, shutdown) = watch::channel(false);
         let (alive, alive_rx) = mpsc::channel(1);
         let shared = Arc::new(Shared {
@@ -133,7 +135,11 @@ impl Server {
     }
 }
 
-fn accept(shared: &Arc<Shared>, r: std::io::Result<(tokio::net::TcpStream, SocketAddr)>, direct_tls: bool) {
+fn accept(
+    shared: &Arc<Shared>,
+    r: std::io::Result<(tokio::net::TcpStream, SocketAddr)>,
+    direct_tls: bool,
+) {
     match r {
         Ok((tcp, peer)) => {
             let _ = tcp.set_nodelay(true);

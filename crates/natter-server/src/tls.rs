@@ -44,8 +44,12 @@ pub fn load(cfg: &Config) -> Result<TlsSetup> {
         .first()
         .with_context(|| format!("tls.cert: no certificate in {}", cert_path.display()))?;
     let server_end_point = Sha256::digest(leaf.as_ref()).to_vec();
-    let key = PrivateKeyDer::from_pem_file(&key_path)
-        .with_context(|| format!("tls.key: cannot read a private key from {}", key_path.display()))?;
+    let key = PrivateKeyDer::from_pem_file(&key_path).with_context(|| {
+        format!(
+            "tls.key: cannot read a private key from {}",
+            key_path.display()
+        )
+    })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

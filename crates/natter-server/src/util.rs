@@ -48,7 +48,13 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 }
 
 /// An `<iq type='error'>` answering `id`.
-pub fn iq_error_bytes(id: &str, to: Option<&str>, kind: &str, condition: &str, text: Option<&str>) -> Vec<u8> {
+pub fn iq_error_bytes(
+    id: &str,
+    to: Option<&str>,
+    kind: &str,
+    condition: &str,
+    text: Option<&str>,
+) -> Vec<u8> {
     let mut out = b"<iq type='error' id='".to_vec();
     escape_attr(id, &mut out);
     out.push(b'\'');
@@ -80,7 +86,14 @@ pub fn error_element(out: &mut Vec<u8>, kind: &str, condition: &str, text: Optio
 
 /// The error reply to `stanza` (RFC 6120 §8.3): same name and id, `from` the
 /// entity that failed, `to` the sender, with the error condition.
-pub fn bounce(stanza: &Stanza, sender: &str, failed_entity: &str, kind: &str, condition: &str, text: Option<&str>) -> Vec<u8> {
+pub fn bounce(
+    stanza: &Stanza,
+    sender: &str,
+    failed_entity: &str,
+    kind: &str,
+    condition: &str,
+    text: Option<&str>,
+) -> Vec<u8> {
     let name = stanza.name();
     let mut out = Vec::with_capacity(200);
     out.push(b'<');

@@ -47,7 +47,7 @@ impl Conn {
     pub fn new(io: Transport, peer: SocketAddr, limits: Limits) -> Self {
         Conn {
             io,
-            parser: StreamParser::new(limits.clone()),
+            parser: StreamParser::new(limits),
             peer,
             limits,
             header_sent: false,
@@ -57,7 +57,7 @@ impl Conn {
 
     /// A brand-new parser (after STARTTLS nothing said before counts).
     pub fn reset_parser(&mut self) {
-        self.parser = StreamParser::new(self.limits.clone());
+        self.parser = StreamParser::new(self.limits);
         self.decl_sent = false;
     }
 

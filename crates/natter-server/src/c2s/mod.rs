@@ -61,7 +61,8 @@ pub async fn finish(shared: &Shared, conn: &mut Conn, e: ConnError) {
     match e {
         ConnError::Stream(cond, text) => {
             tracing::debug!(peer = %conn.peer, condition = cond, text = text.as_deref().unwrap_or(""), "stream error");
-            conn.stream_error(&shared.config.domain, cond, text.as_deref()).await;
+            conn.stream_error(&shared.config.domain, cond, text.as_deref())
+                .await;
         }
         ConnError::Closed => conn.close().await,
         ConnError::Io(e) => tracing::debug!(peer = %conn.peer, error = %e, "connection lost"),

@@ -61,7 +61,11 @@ pub async fn negotiate(shared: &Shared, conn: &mut Conn) -> Result<Bound, ConnEr
 }
 
 /// Reads the client's stream header, answers with ours and the features.
-async fn open_stream(shared: &Shared, conn: &mut Conn, authenticated: bool) -> Result<(), ConnError> {
+async fn open_stream(
+    shared: &Shared,
+    conn: &mut Conn,
+    authenticated: bool,
+) -> Result<(), ConnError> {
     let header = match conn.next_event().await? {
         Event::StreamOpen(h) => h,
         _ => return Err(ConnError::Stream("not-well-formed", None)),
@@ -76,12 +80,20 @@ async fn open_stream(shared: &Shared, conn: &mut Conn, authenticated: bool) -> R
     }
     if let Some(to) = &header.to {
         if !to.eq_ignore_ascii_case(domain) {
-            return Err(ConnError::Stream("host-unknown", Some(format!("this server serves {domain}"))));
+            return Err(ConnError::Stream(
+                "host-unknown",
+                Some(format!("this server serves {domain}")),
+            ));
         }
     }
     match header.version.as_deref() {
         Some(v) if v.split('.').next() == Some("1") => {}
-        _ => return Err(ConnError::Stream("unsupported-version", Some("version 1.0 required".into()))),
+        _ => {
+            return Err(ConnError::Stream(
+                "unsupported-version",
+                Some("version 1.0 required".into()),
+            ))
+        }
     }
     let mut f = Vec::with_capacity(512);
     f.extend_from_slice(b"<stream:features>");
@@ -115,7 +127,9 @@ async fn open_stream(shared: &Shared, conn: &mut Conn, authenticated: bool) -> R
         }
     } else {
         f.extend_from_slice(b"<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>");
-        f.extend_from_slice(b"<session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session>");
+        f.extend_from_slice(
+            b"<session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session>",
+        );
         f.extend_from_slice(b"<ver xmlns='urn:xmpp:features:rosterver'/>");
         f.extend_from_slice(shared.caps_element.as_bytes());
     }
@@ -148,15 +162,25 @@ fn offered_mechanisms(conn: &Conn, shared: &Shared) -> Vec<Mechanism> {
 
 async fn start_tls(shared: &Shared, conn: &mut Conn) -> Result<(), ConnError> {
     let Some(setup) = &shared.tls else {
-        return Err(ConnError::Stream("unsupported-feature", Some("TLS is not configured".into())));
+        return Err(ConnError::Stream(
+            "unsupported-feature",
+            Some("TLS is not configured".into()),
+        ));
     };
     if conn.parser.buffered() > 0 {
         // Bytes pipelined after <starttls/> would bypass TLS (RFC 6120 §5.4.3.3).
-        return Err(ConnError::Stream("policy-violation", Some("data after <starttls/>".into())));
+        return Err(ConnError::Stream(
+            "policy-violation",
+            Some("data after <starttls/>".into()),
+        ));
     }
-    conn.send(b"<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>").await?;
+    conn.send(b"<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+        .await?;
     let Transport::Plain(tcp) = std::mem::replace(&mut conn.io, Transport::Detached) else {
-        return Err(ConnError::Stream("policy-violation", Some("TLS is already on".into())));
+        return Err(ConnError::Stream(
+            "policy-violation",
+            Some("TLS is already on".into()),
+        ));
     };
     let tls = setup.acceptor.accept(tcp).await?;
     conn.io = Transport::Tls(Box::new(tls));
@@ -167,7 +191,11 @@ async fn start_tls(shared: &Shared, conn: &mut Conn) -> Result<(), ConnError> {
 
 /// Runs one SASL exchange. `Ok(Some(bare))` on success, `Ok(None)` after a
 /// failure was reported (the client may try again).
-async fn authenticate(shared: &Shared, conn: &mut Conn, auth: &Stanza) -> Result<Option<String>, ConnError> {
+async fn authenticate(
+    shared: &Shared,
+    conn: &mut Conn,
+    auth: &Stanza,
+) -> Result<Option<String>, ConnError> {
     let tls = conn.io.is_tls();
     if shared.config.c2s.require_tls && !tls {
         sasl_failure(conn, "encryption-required", None).await?;
@@ -208,7 +236,11 @@ async fn authenticate(shared: &Shared, conn: &mut Conn, auth: &Stanza) -> Result
             }
             Ok(Step::Challenge(data)) => {
                 let mut out = b"<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>".to_vec();
-                out.extend_from_slice(base64::engine::general_purpose::STANDARD.encode(&data).as_bytes());
+                out.extend_from_slice(
+                    base64::engine::general_purpose::STANDARD
+                        .encode(&data)
+                        .as_bytes(),
+                );
                 out.extend_from_slice(b"</challenge>");
                 conn.send(&out).await?;
                 let resp = match conn.next_event().await? {
@@ -223,7 +255,8 @@ async fn authenticate(shared: &Shared, conn: &mut Conn, auth: &Stanza) -> Result
                         return Ok(None);
                     }
                     _ => {
-                        sasl_failure(conn, "malformed-request", Some("expected <response/>")).await?;
+                        sasl_failure(conn, "malformed-request", Some("expected <response/>"))
+                            .await?;
                         return Ok(None);
                     }
                 }
@@ -235,7 +268,11 @@ async fn authenticate(shared: &Shared, conn: &mut Conn, auth: &Stanza) -> Result
                     }
                 };
             }
-            Ok(Step::Success { authzid, additional_data, .. }) => {
+            Ok(Step::Success {
+                authzid,
+                additional_data,
+                ..
+            }) => {
                 if let Some(a) = authzid {
                     if !a.eq_ignore_ascii_case(&user_bare) {
                         sasl_failure(conn, "invalid-authzid", None).await?;
@@ -247,7 +284,11 @@ async fn authenticate(shared: &Shared, conn: &mut Conn, auth: &Stanza) -> Result
                 match additional_data {
                     Some(d) => {
                         out.push(b'>');
-                        out.extend_from_slice(base64::engine::general_purpose::STANDARD.encode(&d).as_bytes());
+                        out.extend_from_slice(
+                            base64::engine::general_purpose::STANDARD
+                                .encode(&d)
+                                .as_bytes(),
+                        );
                         out.extend_from_slice(b"</success>");
                     }
                     None => out.extend_from_slice(b"/>"),
@@ -267,7 +308,10 @@ async fn authenticate(shared: &Shared, conn: &mut Conn, auth: &Stanza) -> Result
     }
 }
 
-async fn lookup_credentials(shared: &Shared, bare: &str) -> Result<Option<StoredCredentials>, ConnError> {
+async fn lookup_credentials(
+    shared: &Shared,
+    bare: &str,
+) -> Result<Option<StoredCredentials>, ConnError> {
     match shared.store.credentials(bare).await {
         Ok(Some(bytes)) => Ok(StoredCredentials::from_bytes(&bytes).ok()),
         Ok(None) => Ok(None),
@@ -289,7 +333,11 @@ fn decode_payload(s: &Stanza) -> Result<Vec<u8>, ()> {
         .map_err(|_| ())
 }
 
-async fn sasl_failure(conn: &mut Conn, condition: &str, text: Option<&str>) -> Result<(), ConnError> {
+async fn sasl_failure(
+    conn: &mut Conn,
+    condition: &str,
+    text: Option<&str>,
+) -> Result<(), ConnError> {
     let mut out = b"<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><".to_vec();
     out.extend_from_slice(condition.as_bytes());
     out.extend_from_slice(b"/>");
@@ -312,8 +360,14 @@ async fn bind_request(
     bare: String,
 ) -> Result<Option<Bound>, ConnError> {
     let id = iq.id().map(|c| c.into_owned()).unwrap_or_default();
-    let Some(_) = iq.child("bind", ns::BIND).filter(|_| iq.stanza_type().as_deref() == Some("set")) else {
-        return Err(ConnError::Stream("not-authorized", Some("bind a resource first".into())));
+    let Some(_) = iq
+        .child("bind", ns::BIND)
+        .filter(|_| iq.stanza_type().as_deref() == Some("set"))
+    else {
+        return Err(ConnError::Stream(
+            "not-authorized",
+            Some("bind a resource first".into()),
+        ));
     };
     let el = iq.element().map_err(ConnError::from)?;
     let requested = el
@@ -325,7 +379,13 @@ async fn bind_request(
         Some(r) => match jid::FullJid::new(&format!("{bare}/{r}")) {
             Ok(full) => full.resource().as_str().to_owned(),
             Err(_) => {
-                let err = util::iq_error_bytes(&id, None, "modify", "bad-request", Some("invalid resource"));
+                let err = util::iq_error_bytes(
+                    &id,
+                    None,
+                    "modify",
+                    "bad-request",
+                    Some("invalid resource"),
+                );
                 conn.send(&err).await?;
                 return Ok(None);
             }

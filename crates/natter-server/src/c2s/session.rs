@@ -3,9 +3,9 @@
 use super::conn::{Conn, ConnError};
 use super::negotiate::Bound;
 use crate::modules;
+use crate::ns;
 use crate::router::{Entry, Outbound};
 use crate::server::Shared;
-use crate::ns;
 use natter_xml::{Event, Stanza};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -39,7 +39,6 @@ impl Session {
     pub fn send(&mut self, bytes: &[u8]) {
         self.out.extend_from_slice(bytes);
     }
-
 }
 
 /// Puts `bytes` in one mailbox; false when that session is gone or full.
@@ -165,7 +164,10 @@ async fn handle_outbound(s: &mut Session, m: Outbound) -> Result<(), ConnError> 
     match m {
         Outbound::Stanza(bytes) => s.send(&bytes),
         Outbound::Conflict => {
-            return Err(ConnError::Stream("conflict", Some("replaced by a new session".into())))
+            return Err(ConnError::Stream(
+                "conflict",
+                Some("replaced by a new session".into()),
+            ))
         }
         Outbound::CheckOffline => {
             if s.available {

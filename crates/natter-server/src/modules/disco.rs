@@ -27,7 +27,13 @@ pub const SERVER_FEATURES: &[&str] = &[
 ];
 
 /// Features of an account's bare JID.
-const ACCOUNT_FEATURES: &[&str] = &[ns::DISCO_INFO, ns::DISCO_ITEMS, ns::LAST, ns::SID, ns::VCARD];
+const ACCOUNT_FEATURES: &[&str] = &[
+    ns::DISCO_INFO,
+    ns::DISCO_ITEMS,
+    ns::LAST,
+    ns::SID,
+    ns::VCARD,
+];
 
 /// The XEP-0115 verification string's hash for the server's features.
 pub fn caps_ver() -> String {
@@ -86,7 +92,11 @@ pub fn server_info(st: &Stanza) -> Reply {
 /// disco#info of an account: answered by the server on its behalf.
 pub async fn account_info(s: &Session, owner: &str) -> Reply {
     match s.shared.store.account_exists(owner).await {
-        Ok(true) => Reply::Result(Some(info(("account", "registered", ""), ACCOUNT_FEATURES, None))),
+        Ok(true) => Reply::Result(Some(info(
+            ("account", "registered", ""),
+            ACCOUNT_FEATURES,
+            None,
+        ))),
         Ok(false) => Reply::service_unavailable(),
         Err(_) => Reply::error("wait", "internal-server-error"),
     }

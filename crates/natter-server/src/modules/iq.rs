@@ -41,7 +41,13 @@ pub async fn from_client(s: &mut Session, st: &Stanza) {
     let is_request = ty == "get" || ty == "set";
     let Some(id) = id.filter(|_| is_request || ty == "result" || ty == "error") else {
         if is_request || ty.is_empty() {
-            let e = util::iq_error_bytes("", Some(&s.full), "modify", "bad-request", Some("an iq needs an id and a type"));
+            let e = util::iq_error_bytes(
+                "",
+                Some(&s.full),
+                "modify",
+                "bad-request",
+                Some("an iq needs an id and a type"),
+            );
             s.send(&e);
         }
         return;
@@ -52,7 +58,8 @@ pub async fn from_client(s: &mut Session, st: &Stanza) {
         Some(to) => match jid::Jid::new(to) {
             Err(_) => {
                 if is_request {
-                    let e = util::iq_error_bytes(&id, Some(&s.full), "modify", "jid-malformed", None);
+                    let e =
+                        util::iq_error_bytes(&id, Some(&s.full), "modify", "jid-malformed", None);
                     s.send(&e);
                 }
                 return;
@@ -60,7 +67,14 @@ pub async fn from_client(s: &mut Session, st: &Stanza) {
             Ok(j) => {
                 if j.domain().as_str() != s.shared.config.domain {
                     if is_request {
-                        let e = util::bounce(st, &s.full, to, "cancel", "remote-server-not-found", None);
+                        let e = util::bounce(
+                            st,
+                            &s.full,
+                            to,
+                            "cancel",
+                            "remote-server-not-found",
+                            None,
+                        );
                         s.send(&e);
                     }
                     return;
@@ -69,7 +83,9 @@ pub async fn from_client(s: &mut Session, st: &Stanza) {
                     (None, None) => Target::Server,
                     (None, Some(_)) => Target::Server,
                     (Some(_), None) => Target::Account(j.as_str().to_owned()),
-                    (Some(_), Some(r)) => Target::Resource(j.to_bare().as_str().to_owned(), r.as_str().to_owned()),
+                    (Some(_), Some(r)) => {
+                        Target::Resource(j.to_bare().as_str().to_owned(), r.as_str().to_owned())
+                    }
                 }
             }
         },
@@ -82,7 +98,13 @@ pub async fn from_client(s: &mut Session, st: &Stanza) {
         return; // results and errors to the server or an account end here
     }
     let Some(payload) = st.children().first() else {
-        let e = util::iq_error_bytes(&id, Some(&s.full), "modify", "bad-request", Some("an iq get/set needs one payload"));
+        let e = util::iq_error_bytes(
+            &id,
+            Some(&s.full),
+            "modify",
+            "bad-request",
+            Some("an iq get/set needs one payload"),
+        );
         s.send(&e);
         return;
     };
@@ -90,7 +112,9 @@ pub async fn from_client(s: &mut Session, st: &Stanza) {
     let set = ty == "set";
     let reply = match target {
         Target::Server => server_iq(s, st, &key.0, &key.1, set).await,
-        Target::Account(owner) => account_iq(s, st, &owner, &key.0, &key.1, set, to_attr.is_none()).await,
+        Target::Account(owner) => {
+            account_iq(s, st, &owner, &key.0, &key.1, set, to_attr.is_none()).await
+        }
         Target::Resource(..) => unreachable!(),
     };
     let mut out = Vec::with_capacity(128);
@@ -128,12 +152,16 @@ pub async fn from_client(s: &mut Session, st: &Stanza) {
 async fn server_iq(s: &mut Session, st: &Stanza, name: &str, ns_: &str, set: bool) -> Reply {
     match (name, ns_, set) {
         ("query", ns::DISCO_INFO, false) => disco::server_info(st),
-        ("query", ns::DISCO_ITEMS, false) => Reply::Result(Some(Element::new("query", ns::DISCO_ITEMS))),
+        ("query", ns::DISCO_ITEMS, false) => {
+            Reply::Result(Some(Element::new("query", ns::DISCO_ITEMS)))
+        }
         ("ping", ns::PING, false) => Reply::Result(None),
         ("query", ns::VERSION, false) => Reply::Result(Some(
             Element::new("query", ns::VERSION)
                 .with_child(Element::new("name", ns::VERSION).with_text("natter"))
-                .with_child(Element::new("version", ns::VERSION).with_text(env!("CARGO_PKG_VERSION"))),
+                .with_child(
+                    Element::new("version", ns::VERSION).with_text(env!("CARGO_PKG_VERSION")),
+                ),
         )),
         ("time", ns::TIME, false) => {
             let utc = util::xmpp_datetime(util::now_unix_ms());

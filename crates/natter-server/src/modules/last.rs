@@ -10,7 +10,9 @@ use natter_xml::Element;
 
 pub fn server_uptime(s: &Session) -> Reply {
     let secs = s.shared.started.elapsed().as_secs();
-    Reply::Result(Some(Element::new("query", ns::LAST).with_attr("seconds", secs.to_string())))
+    Reply::Result(Some(
+        Element::new("query", ns::LAST).with_attr("seconds", secs.to_string()),
+    ))
 }
 
 /// The contact's last logout, if the asker is subscribed to its presence.
@@ -26,12 +28,15 @@ pub async fn of_contact(s: &Session, contact: &str) -> Reply {
         return Reply::error("auth", "forbidden");
     }
     if !s.shared.router.available(contact).is_empty() {
-        return Reply::Result(Some(Element::new("query", ns::LAST).with_attr("seconds", "0")));
+        return Reply::Result(Some(
+            Element::new("query", ns::LAST).with_attr("seconds", "0"),
+        ));
     }
     match store.last_activity(contact).await {
         Ok(Some((at, status))) => {
             let now = util::now_unix_ms() / 1000;
-            let mut q = Element::new("query", ns::LAST).with_attr("seconds", now.saturating_sub(at).to_string());
+            let mut q = Element::new("query", ns::LAST)
+                .with_attr("seconds", now.saturating_sub(at).to_string());
             if !status.is_empty() {
                 q = q.with_text(status);
             }

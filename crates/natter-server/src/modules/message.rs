@@ -44,28 +44,59 @@ pub async fn from_client(s: &mut Session, st: &Stanza) {
         Ok(j) => j,
         Err(_) => {
             if ty != MsgType::Error {
-                s.send(&util::bounce(st, &s.full, &to, "modify", "jid-malformed", None));
+                s.send(&util::bounce(
+                    st,
+                    &s.full,
+                    &to,
+                    "modify",
+                    "jid-malformed",
+                    None,
+                ));
             }
             return;
         }
     };
     if target.domain().as_str() != s.shared.config.domain {
         if ty != MsgType::Error {
-            s.send(&util::bounce(st, &s.full, &to, "cancel", "remote-server-not-found", None));
+            s.send(&util::bounce(
+                st,
+                &s.full,
+                &to,
+                "cancel",
+                "remote-server-not-found",
+                None,
+            ));
         }
         return;
     }
     if target.node().is_none() {
         // Messages to the server itself: nothing here consumes them.
         if !matches!(ty, MsgType::Error | MsgType::Headline) {
-            s.send(&util::bounce(st, &s.full, &to, "cancel", "service-unavailable", None));
+            s.send(&util::bounce(
+                st,
+                &s.full,
+                &to,
+                "cancel",
+                "service-unavailable",
+                None,
+            ));
         }
         return;
     }
     let bare = target.to_bare().as_str().to_owned();
     let resource = target.resource().map(|r| r.as_str().to_owned());
     let full = s.full.clone();
-    if let Err(cond) = route(&s.shared, &full, &bare, resource.as_deref(), st, Some(s.conn_id), &mut s.out).await {
+    if let Err(cond) = route(
+        &s.shared,
+        &full,
+        &bare,
+        resource.as_deref(),
+        st,
+        Some(s.conn_id),
+        &mut s.out,
+    )
+    .await
+    {
         if ty != MsgType::Error {
             s.send(&util::bounce(st, &full, &to, "cancel", cond, None));
         }
@@ -120,9 +151,14 @@ pub async fn route(
         };
     }
     // Nobody available to take it now.
-    let exists = shared.router.is_online(bare) || shared.store.account_exists(bare).await.unwrap_or(false);
+    let exists =
+        shared.router.is_online(bare) || shared.store.account_exists(bare).await.unwrap_or(false);
     if !exists {
-        return if ty == MsgType::Headline { Ok(()) } else { Err("service-unavailable") };
+        return if ty == MsgType::Headline {
+            Ok(())
+        } else {
+            Err("service-unavailable")
+        };
     }
     match ty {
         MsgType::Groupchat => Err("service-unavailable"),
@@ -161,7 +197,9 @@ fn stamp(st: &Stanza, from: &str, bare: &str) -> Arc<[u8]> {
         .children()
         .iter()
         .enumerate()
-        .filter(|(_, c)| c.name == "stanza-id" && c.ns == ns::SID && c.attr(st, "by").as_deref() == Some(bare))
+        .filter(|(_, c)| {
+            c.name == "stanza-id" && c.ns == ns::SID && c.attr(st, "by").as_deref() == Some(bare)
+        })
         .map(|(i, _)| i)
         .collect();
     let mut extra = Vec::new();
@@ -179,21 +217,38 @@ fn stamp(st: &Stanza, from: &str, bare: &str) -> Arc<[u8]> {
 /// `no-store` hints are not (XEP-0160, XEP-0085, XEP-0334).
 fn storable(st: &Stanza) -> bool {
     let children = st.children();
-    if children.iter().any(|c| c.ns == ns::HINTS && (c.name == "no-store" || c.name == "no-permanent-store")) {
+    if children
+        .iter()
+        .any(|c| c.ns == ns::HINTS && (c.name == "no-store" || c.name == "no-permanent-store"))
+    {
         return false;
     }
-    if children.iter().any(|c| c.ns == ns::HINTS && c.name == "store") {
+    if children
+        .iter()
+        .any(|c| c.ns == ns::HINTS && c.name == "store")
+    {
         return true;
     }
-    children
-        .iter()
-        .any(|c| !(c.ns == ns::CHATSTATES || c.name == "thread" || (c.ns == ns::SID && c.name == "origin-id")))
+    children.iter().any(|c| {
+        !(c.ns == ns::CHATSTATES
+            || c.name == "thread"
+            || (c.ns == ns::SID && c.name == "origin-id"))
+    })
 }
 
-async fn store_offline(shared: &Shared, from: &str, bare: &str, bytes: &Arc<[u8]>) -> Result<(), &'static str> {
+async fn store_offline(
+    shared: &Shared,
+    from: &str,
+    bare: &str,
+    bytes: &Arc<[u8]>,
+) -> Result<(), &'static str> {
     let stanza_id = Stanza::parse(bytes, ns::CLIENT)
         .ok()
-        .and_then(|s| s.child("stanza-id", ns::SID).and_then(|c| c.attr(&s, "id")).map(|c| c.into_owned()))
+        .and_then(|s| {
+            s.child("stanza-id", ns::SID)
+                .and_then(|c| c.attr(&s, "id"))
+                .map(|c| c.into_owned())
+        })
         .unwrap_or_default();
     let msg = OfflineMessage {
         from: from.to_owned(),

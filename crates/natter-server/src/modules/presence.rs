@@ -1,8 +1,8 @@
 //! Presence (RFC 6121 §4): availability broadcast to subscribers, probes
 //! answered on login, directed presence, unavailable when a session ends.
 
-use super::subscription::{self, deliver_to_available, Kind};
 use super::offline;
+use super::subscription::{self, deliver_to_available, Kind};
 use crate::c2s::session::{deliver_one, Session};
 use crate::util;
 use natter_store::Subscription;
@@ -23,14 +23,28 @@ pub async fn from_client(s: &mut Session, st: &Stanza) {
         Ok(j) => j,
         Err(_) => {
             if ty.as_deref() != Some("error") {
-                s.send(&util::bounce(st, &s.full, &to, "modify", "jid-malformed", None));
+                s.send(&util::bounce(
+                    st,
+                    &s.full,
+                    &to,
+                    "modify",
+                    "jid-malformed",
+                    None,
+                ));
             }
             return;
         }
     };
     if target.domain().as_str() != s.shared.config.domain {
         if ty.as_deref() != Some("error") {
-            s.send(&util::bounce(st, &s.full, &to, "cancel", "remote-server-not-found", None));
+            s.send(&util::bounce(
+                st,
+                &s.full,
+                &to,
+                "cancel",
+                "remote-server-not-found",
+                None,
+            ));
         }
         return;
     }
@@ -44,7 +58,13 @@ pub async fn from_client(s: &mut Session, st: &Stanza) {
     match ty.as_deref() {
         Some("probe") => {
             if target.node().is_some() && sees(s, &bare, &s.bare.clone()).await {
-                for p in s.shared.router.sessions(&bare).into_iter().filter_map(|e| e.presence) {
+                for p in s
+                    .shared
+                    .router
+                    .sessions(&bare)
+                    .into_iter()
+                    .filter_map(|e| e.presence)
+                {
                     s.send(&p);
                 }
             }
@@ -78,7 +98,14 @@ pub async fn from_client(s: &mut Session, st: &Stanza) {
             }
         }
         Some(_) => {
-            s.send(&util::bounce(st, &s.full, &to, "modify", "bad-request", Some("unknown presence type")));
+            s.send(&util::bounce(
+                st,
+                &s.full,
+                &to,
+                "modify",
+                "bad-request",
+                Some("unknown presence type"),
+            ));
         }
     }
 }
@@ -120,7 +147,10 @@ async fn available(s: &mut Session, st: &Stanza) {
     let priority = st
         .child("priority", crate::ns::CLIENT)
         .and_then(|_| st.element().ok())
-        .and_then(|el| el.get_child("priority", crate::ns::CLIENT).map(|p| p.text()))
+        .and_then(|el| {
+            el.get_child("priority", crate::ns::CLIENT)
+                .map(|p| p.text())
+        })
         .and_then(|t| t.trim().parse::<i8>().ok())
         .unwrap_or(0);
     let bytes: Arc<[u8]> = st.rewrite(Some(&s.full), None, &[], b"").into();
@@ -135,7 +165,13 @@ async fn available(s: &mut Session, st: &Stanza) {
     if initial {
         // Probes (RFC 6121 §4.3): the current presence of every contact we see.
         for contact in contacts(s, subscribed_to).await {
-            for p in s.shared.router.sessions(&contact).into_iter().filter_map(|e| e.presence) {
+            for p in s
+                .shared
+                .router
+                .sessions(&contact)
+                .into_iter()
+                .filter_map(|e| e.presence)
+            {
                 s.send(&p);
             }
         }
@@ -212,7 +248,12 @@ pub async fn went_unavailable(s: &mut Session, st: Option<&Stanza>) {
             .and_then(|el| el.get_child("status", crate::ns::CLIENT).map(|e| e.text()))
             .unwrap_or_default();
         let now = util::now_unix_ms() / 1000;
-        if let Err(e) = s.shared.store.set_last_activity(&s.bare, now, &status).await {
+        if let Err(e) = s
+            .shared
+            .store
+            .set_last_activity(&s.bare, now, &status)
+            .await
+        {
             tracing::warn!(error = %e, "could not record last activity");
         }
     }

@@ -95,7 +95,10 @@ pub async fn handle(s: &mut Session, st: &Stanza, set: bool) -> Reply {
         jid: contact.clone(),
         ..RosterItem::default()
     });
-    new.name = item.attr("name").filter(|n| !n.is_empty()).map(str::to_owned);
+    new.name = item
+        .attr("name")
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned);
     new.groups = groups;
     new.in_roster = true;
     let owner = s.bare.clone();
@@ -150,7 +153,11 @@ async fn remove(s: &mut Session, contact: &str) -> Reply {
 
 /// Stores `item` in `owner`'s roster and pushes it to every session of
 /// `owner`; a hidden record with nothing left in it is deleted instead.
-pub async fn save_and_push(s: &mut Session, owner: &str, item: &RosterItem) -> Result<(), StoreError> {
+pub async fn save_and_push(
+    s: &mut Session,
+    owner: &str,
+    item: &RosterItem,
+) -> Result<(), StoreError> {
     let store = s.shared.store.clone();
     let empty = !item.in_roster
         && !item.pending_in

@@ -178,7 +178,9 @@ async fn load_item(s: &Session, owner: &str, contact: &str) -> Option<RosterItem
 /// A subscription stanza from the client to `contact` (a normalised bare JID).
 pub async fn from_client(s: &mut Session, kind: Kind, contact: &str, st: &Stanza) {
     let me = s.bare.clone();
-    let Some(mut item) = load_item(s, &me, contact).await else { return };
+    let Some(mut item) = load_item(s, &me, contact).await else {
+        return;
+    };
     let effect = outbound(kind, &mut item);
     if effect.changed && save_and_push(s, &me, &item).await.is_err() {
         return;
@@ -194,7 +196,13 @@ pub async fn from_client(s: &mut Session, kind: Kind, contact: &str, st: &Stanza
 }
 
 /// Inbound processing at `to` of a subscription stanza from `from`.
-pub async fn to_contact(s: &mut Session, kind: Kind, from: &str, to: &str, original: Option<&Stanza>) {
+pub async fn to_contact(
+    s: &mut Session,
+    kind: Kind,
+    from: &str,
+    to: &str,
+    original: Option<&Stanza>,
+) {
     match s.shared.store.account_exists(to).await {
         Ok(true) => {}
         _ => return, // no such account: nothing to tell anyone (RFC 6121 §3.1.3)
@@ -212,7 +220,9 @@ pub async fn to_contact(s: &mut Session, kind: Kind, from: &str, to: &str, origi
             b
         }
     };
-    let Some(mut item) = load_item(s, to, from).await else { return };
+    let Some(mut item) = load_item(s, to, from).await else {
+        return;
+    };
     let effect = inbound(kind, &mut item, &bytes);
     if effect.changed && save_and_push(s, to, &item).await.is_err() {
         return;
@@ -291,7 +301,6 @@ pub async fn pending_requests(s: &Session) -> Vec<Vec<u8>> {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,7 +321,10 @@ mod tests {
         let mut u = item(None);
         assert!(outbound(Kind::Subscribe, &mut u).deliver);
         assert!(u.ask_out);
-        let mut c = RosterItem { jid: "u@x".into(), ..RosterItem::default() };
+        let mut c = RosterItem {
+            jid: "u@x".into(),
+            ..RosterItem::default()
+        };
         let e = inbound(Kind::Subscribe, &mut c, b"<presence/>");
         assert!(e.deliver && c.pending_in && !c.in_roster);
         // contact approves
@@ -372,7 +384,10 @@ mod tests {
 
     #[test]
     fn denying_a_request_clears_it() {
-        let mut c = RosterItem { jid: "u@x".into(), ..RosterItem::default() };
+        let mut c = RosterItem {
+            jid: "u@x".into(),
+            ..RosterItem::default()
+        };
         inbound(Kind::Subscribe, &mut c, b"");
         let e = outbound(Kind::Unsubscribed, &mut c);
         assert!(e.deliver && !c.pending_in);

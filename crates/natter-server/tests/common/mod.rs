@@ -30,8 +30,10 @@ impl TestServer {
 
     pub async fn start_with(f: impl FnOnce(&mut Config)) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
-        let mut cfg = Config::default();
-        cfg.data_dir = dir.path().to_owned();
+        let mut cfg = Config {
+            data_dir: dir.path().to_owned(),
+            ..Config::default()
+        };
         cfg.listen.c2s = "127.0.0.1:0".parse().unwrap();
         cfg.listen.c2s_tls = "127.0.0.1:0".parse().unwrap();
         cfg.c2s.require_tls = false;
@@ -61,13 +63,19 @@ impl TestServer {
     }
 
     /// Stops the server and waits for `run` to return.
-    pub async fn stop(mut self) {
+    pub async fn stop(self) {
+        self.stop_keep_dir().await;
+    }
+
+    /// Stops the server; the returned value keeps the data directory alive.
+    pub async fn stop_keep_dir(mut self) -> TestServer {
         let _ = self.stop.take().unwrap().send(());
         tokio::time::timeout(TIMEOUT, self.task.take().unwrap())
             .await
             .expect("server stops in time")
             .unwrap()
             .unwrap();
+        self
     }
 }
 
@@ -75,11 +83,6 @@ pub struct Client {
     pub tcp: TcpStream,
     pub parser: StreamParser,
     pub jid: String,
-}
-
-pub enum Got {
-    Stanza(Stanza),
-    Closed,
 }
 
 impl Client {
@@ -141,7 +144,11 @@ impl Client {
             if pred(&s) {
                 return s;
             }
-            eprintln!("[{}] skipping while waiting for {what}: {}", self.jid, String::from_utf8_lossy(s.bytes()));
+            eprintln!(
+                "[{}] skipping while waiting for {what}: {}",
+                self.jid,
+                String::from_utf8_lossy(s.bytes())
+            );
         }
     }
 
@@ -174,7 +181,11 @@ impl Client {
         match hash {
             None => {
                 let ir = natter_sasl::plain_initial_response(None, user, password);
-                self.send(format!("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{}</auth>", b64.encode(ir))).await;
+                self.send(format!(
+                    "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{}</auth>",
+                    b64.encode(ir)
+                ))
+                .await;
                 let r = self.stanza().await;
                 self.parser.restart();
                 r.name() == "success"
@@ -182,14 +193,22 @@ impl Client {
             Some(h) => {
                 let mut c = ScramClient::new(h, user, password, None);
                 let first = c.client_first();
-                self.send(format!("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='{mech}'>{}</auth>", b64.encode(first))).await;
+                self.send(format!(
+                    "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='{mech}'>{}</auth>",
+                    b64.encode(first)
+                ))
+                .await;
                 let ch = self.stanza().await;
                 if ch.name() != "challenge" {
                     return false;
                 }
                 let data = b64.decode(ch.element().unwrap().text()).unwrap();
                 let fin = c.handle_server_first(&data).unwrap();
-                self.send(format!("<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{}</response>", b64.encode(fin))).await;
+                self.send(format!(
+                    "<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{}</response>",
+                    b64.encode(fin)
+                ))
+                .await;
                 let r = self.stanza().await;
                 if r.name() != "success" {
                     return false;
@@ -205,15 +224,25 @@ impl Client {
     /// Full login: auth, restart, bind `resource`; does not send presence.
     pub async fn login(addr: SocketAddr, user: &str, password: &str, resource: &str) -> Client {
         let mut c = Client::connect(addr).await;
-        assert!(c.auth(user, password, "SCRAM-SHA-256").await, "login of {user} failed");
+        assert!(
+            c.auth(user, password, "SCRAM-SHA-256").await,
+            "login of {user} failed"
+        );
         c.open().await;
         let f = c.stanza().await;
         assert!(f.has_child("bind", "urn:ietf:params:xml:ns:xmpp-bind"));
         c.send(format!("<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>{resource}</resource></bind></iq>")).await;
-        let r = c.expect("bind result", |s| s.id().as_deref() == Some("bind1")).await;
+        let r = c
+            .expect("bind result", |s| s.id().as_deref() == Some("bind1"))
+            .await;
         assert_eq!(r.stanza_type().as_deref(), Some("result"));
         let el = r.element().unwrap();
-        c.jid = el.get_child("bind", "urn:ietf:params:xml:ns:xmpp-bind").unwrap().get_child("jid", "urn:ietf:params:xml:ns:xmpp-bind").unwrap().text();
+        c.jid = el
+            .get_child("bind", "urn:ietf:params:xml:ns:xmpp-bind")
+            .unwrap()
+            .get_child("jid", "urn:ietf:params:xml:ns:xmpp-bind")
+            .unwrap()
+            .text();
         c
     }
 
@@ -222,14 +251,22 @@ impl Client {
         let mut c = Self::login(addr, user, password, resource).await;
         c.send("<presence/>").await;
         let me = c.jid.clone();
-        c.expect("own presence", |s| s.name() == "presence" && s.from().as_deref() == Some(me.as_str())).await;
+        c.expect("own presence", |s| {
+            s.name() == "presence" && s.from().as_deref() == Some(me.as_str())
+        })
+        .await;
         c
     }
 
     /// An IQ round trip: sends `iq` (which must carry id `id`) and returns the reply.
     pub async fn iq(&mut self, id: &str, iq: &str) -> Stanza {
         self.send(iq).await;
-        self.expect("iq reply", |s| s.name() == "iq" && s.id().as_deref() == Some(id) && matches!(s.stanza_type().as_deref(), Some("result") | Some("error"))).await
+        self.expect("iq reply", |s| {
+            s.name() == "iq"
+                && s.id().as_deref() == Some(id)
+                && matches!(s.stanza_type().as_deref(), Some("result") | Some("error"))
+        })
+        .await
     }
 }
 
