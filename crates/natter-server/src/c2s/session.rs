@@ -120,7 +120,10 @@ async fn session_loop(
     rx: &mut mpsc::Receiver<Outbound>,
 ) -> Result<(), ConnError> {
     let mut shutdown = s.shared.shutdown.clone();
+    // Stanzas pipelined behind the bind request are already buffered.
+    drain_parser(s, conn).await?;
     loop {
+        write_out(s, conn).await?;
         tokio::select! {
             _ = shutdown.changed() => {
                 return Err(ConnError::Stream("system-shutdown", None));
@@ -140,24 +143,41 @@ async fn session_loop(
             }
             r = conn.fill() => {
                 r?;
-                while let Some(ev) = conn.parser.next_event()? {
-                    match ev {
-                        Event::Stanza(st) => handle_stanza(s, st).await?,
-                        Event::StreamClose => return Err(ConnError::Closed),
-                        Event::StreamOpen(_) => return Err(ConnError::Stream("not-well-formed", Some("stream restarted".into()))),
-                    }
-                }
-            }
-        }
-        if !s.out.is_empty() {
-            conn.send(&s.out).await?;
-            s.out.clear();
-            written_offline(s).await;
-            if s.out.capacity() > 16 * 1024 {
-                s.out = Vec::new();
+                drain_parser(s, conn).await?;
             }
         }
     }
+}
+
+/// Writes what the session has for its client.
+async fn write_out(s: &mut Session, conn: &mut Conn) -> Result<(), ConnError> {
+    if s.out.is_empty() {
+        return Ok(());
+    }
+    conn.send(&s.out).await?;
+    s.out.clear();
+    written_offline(s).await;
+    if s.out.capacity() > 16 * 1024 {
+        s.out = Vec::new();
+    }
+    Ok(())
+}
+
+/// Handles every complete stanza the parser holds.
+async fn drain_parser(s: &mut Session, conn: &mut Conn) -> Result<(), ConnError> {
+    while let Some(ev) = conn.parser.next_event()? {
+        match ev {
+            Event::Stanza(st) => handle_stanza(s, st).await?,
+            Event::StreamClose => return Err(ConnError::Closed),
+            Event::StreamOpen(_) => {
+                return Err(ConnError::Stream(
+                    "not-well-formed",
+                    Some("stream restarted".into()),
+                ))
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn handle_outbound(s: &mut Session, m: Outbound) -> Result<(), ConnError> {

@@ -79,8 +79,49 @@ impl TestServer {
     }
 }
 
+/// The client's socket: plain TCP or TLS (STARTTLS or direct).
+pub enum ClientIo {
+    Tcp(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl ClientIo {
+    async fn write_all(&mut self, b: &[u8]) -> std::io::Result<()> {
+        match self {
+            ClientIo::Tcp(s) => s.write_all(b).await,
+            ClientIo::Tls(s) => {
+                s.write_all(b).await?;
+                s.flush().await
+            }
+        }
+    }
+    async fn read(&mut self, b: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            ClientIo::Tcp(s) => s.read(b).await,
+            ClientIo::Tls(s) => s.read(b).await,
+        }
+    }
+}
+
+/// A TLS connector trusting the server's generated certificate.
+pub fn tls_connector(srv: &TestServer) -> tokio_rustls::TlsConnector {
+    use rustls::pki_types::pem::PemObject;
+    let cert =
+        rustls::pki_types::CertificateDer::from_pem_file(srv.dir.path().join("tls/cert.pem"))
+            .unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg))
+}
+
 pub struct Client {
-    pub tcp: TcpStream,
+    pub tcp: ClientIo,
     pub parser: StreamParser,
     pub jid: String,
 }
@@ -89,10 +130,61 @@ impl Client {
     pub async fn connect(addr: SocketAddr) -> Client {
         let tcp = TcpStream::connect(addr).await.unwrap();
         Client {
-            tcp,
+            tcp: ClientIo::Tcp(tcp),
             parser: StreamParser::new(Limits::default()),
             jid: String::new(),
         }
+    }
+
+    /// Connects to the direct-TLS port (XEP-0368).
+    pub async fn connect_tls(srv: &TestServer) -> Client {
+        let tcp = TcpStream::connect(srv.tls_addr).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let tls = tls_connector(srv).connect(name, tcp).await.unwrap();
+        Client {
+            tcp: ClientIo::Tls(Box::new(tls)),
+            parser: StreamParser::new(Limits::default()),
+            jid: String::new(),
+        }
+    }
+
+    /// Negotiates STARTTLS on a fresh plain connection (stream opened, features read).
+    pub async fn starttls(&mut self, srv: &TestServer) {
+        self.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+            .await;
+        let p = self.stanza().await;
+        assert_eq!(p.name(), "proceed");
+        let ClientIo::Tcp(tcp) = std::mem::replace(
+            &mut self.tcp,
+            ClientIo::Tcp(TcpStream::connect(srv.addr).await.unwrap()),
+        ) else {
+            panic!("TLS already on")
+        };
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let tls = tls_connector(srv).connect(name, tcp).await.unwrap();
+        self.tcp = ClientIo::Tls(Box::new(tls));
+        self.parser = StreamParser::new(Limits::default());
+    }
+
+    /// tls-server-end-point channel-binding data of the server certificate.
+    pub fn server_end_point(srv: &TestServer) -> Vec<u8> {
+        use rustls::pki_types::pem::PemObject;
+        use sha2::Digest;
+        let cert =
+            rustls::pki_types::CertificateDer::from_pem_file(srv.dir.path().join("tls/cert.pem"))
+                .unwrap();
+        sha2::Sha256::digest(cert.as_ref()).to_vec()
+    }
+
+    /// tls-exporter channel-binding data of this TLS 1.3 connection.
+    pub fn exporter(&self) -> Vec<u8> {
+        let ClientIo::Tls(t) = &self.tcp else {
+            panic!("not TLS")
+        };
+        t.get_ref()
+            .1
+            .export_keying_material(vec![0u8; 32], b"EXPORTER-Channel-Binding", None)
+            .unwrap()
     }
 
     pub async fn send(&mut self, data: impl AsRef<[u8]>) {
@@ -171,11 +263,23 @@ impl Client {
         self.open().await;
         let features = self.stanza().await;
         assert_eq!(features.name(), "features");
+        self.auth_with(user, password, mech, None).await
+    }
+
+    /// SASL on an open stream whose features were read; `binding` for -PLUS.
+    pub async fn auth_with(
+        &mut self,
+        user: &str,
+        password: &str,
+        mech: &str,
+        binding: Option<(&'static str, Vec<u8>)>,
+    ) -> bool {
         use base64::Engine;
         let b64 = base64::engine::general_purpose::STANDARD;
         let hash = match mech {
             "SCRAM-SHA-1" => Some(Hash::Sha1),
-            "SCRAM-SHA-256" => Some(Hash::Sha256),
+            "SCRAM-SHA-256" | "SCRAM-SHA-256-PLUS" => Some(Hash::Sha256),
+            "SCRAM-SHA-1-PLUS" => Some(Hash::Sha1),
             _ => None,
         };
         match hash {
@@ -191,7 +295,7 @@ impl Client {
                 r.name() == "success"
             }
             Some(h) => {
-                let mut c = ScramClient::new(h, user, password, None);
+                let mut c = ScramClient::new(h, user, password, binding);
                 let first = c.client_first();
                 self.send(format!(
                     "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='{mech}'>{}</auth>",
