@@ -39,6 +39,28 @@ impl Session {
     pub fn send(&mut self, bytes: &[u8]) {
         self.out.extend_from_slice(bytes);
     }
+
+    /// Parses the `to` of a stanza from the client as a JID of this domain.
+    /// On failure the client gets `jid-malformed` or `remote-server-not-found`
+    /// (unless the stanza is itself an error, RFC 6120 §8.3.1) and None is returned.
+    pub fn local_target(&mut self, st: &Stanza, to: &str) -> Option<jid::Jid> {
+        let is_error = st.stanza_type().as_deref() == Some("error");
+        let condition = match jid::Jid::new(to) {
+            Ok(j) if j.domain().as_str() == self.shared.config.domain => return Some(j),
+            Ok(_) => "remote-server-not-found",
+            Err(_) => "jid-malformed",
+        };
+        if !is_error {
+            let kind = if condition == "jid-malformed" {
+                "modify"
+            } else {
+                "cancel"
+            };
+            let e = crate::util::bounce(st, &self.full, to, kind, condition, None);
+            self.send(&e);
+        }
+        None
+    }
 }
 
 /// Puts `bytes` in one mailbox; false when that session is gone or full.

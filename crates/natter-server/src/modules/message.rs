@@ -40,35 +40,9 @@ pub async fn from_client(s: &mut Session, st: &Stanza) {
         None => s.bare.clone(),
         Some(t) => t.into_owned(),
     };
-    let target = match jid::Jid::new(&to) {
-        Ok(j) => j,
-        Err(_) => {
-            if ty != MsgType::Error {
-                s.send(&util::bounce(
-                    st,
-                    &s.full,
-                    &to,
-                    "modify",
-                    "jid-malformed",
-                    None,
-                ));
-            }
-            return;
-        }
-    };
-    if target.domain().as_str() != s.shared.config.domain {
-        if ty != MsgType::Error {
-            s.send(&util::bounce(
-                st,
-                &s.full,
-                &to,
-                "cancel",
-                "remote-server-not-found",
-                None,
-            ));
-        }
+    let Some(target) = s.local_target(st, &to) else {
         return;
-    }
+    };
     if target.node().is_none() {
         // Messages to the server itself: nothing here consumes them.
         if !matches!(ty, MsgType::Error | MsgType::Headline) {

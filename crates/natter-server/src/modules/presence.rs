@@ -19,35 +19,9 @@ pub async fn from_client(s: &mut Session, st: &Stanza) {
         }
         return;
     };
-    let target = match jid::Jid::new(&to) {
-        Ok(j) => j,
-        Err(_) => {
-            if ty.as_deref() != Some("error") {
-                s.send(&util::bounce(
-                    st,
-                    &s.full,
-                    &to,
-                    "modify",
-                    "jid-malformed",
-                    None,
-                ));
-            }
-            return;
-        }
-    };
-    if target.domain().as_str() != s.shared.config.domain {
-        if ty.as_deref() != Some("error") {
-            s.send(&util::bounce(
-                st,
-                &s.full,
-                &to,
-                "cancel",
-                "remote-server-not-found",
-                None,
-            ));
-        }
+    let Some(target) = s.local_target(st, &to) else {
         return;
-    }
+    };
     let bare = target.to_bare().as_str().to_owned();
     if let Some(kind) = ty.as_deref().and_then(Kind::parse) {
         if target.node().is_some() {
