@@ -93,3 +93,61 @@ async fn data_survives_a_restart() {
     srv2.stop().await;
     drop(stopped);
 }
+
+#[tokio::test]
+async fn replaced_session_does_not_announce_unavailable() {
+    use natter_store::{RosterItem, Subscription};
+    let srv = TestServer::start().await;
+    srv.add_user("alice", "pw").await;
+    srv.add_user("bob", "pw").await;
+    for (owner, contact) in [
+        ("alice@localhost", "bob@localhost"),
+        ("bob@localhost", "alice@localhost"),
+    ] {
+        let item = RosterItem {
+            jid: contact.into(),
+            subscription: Subscription::Both,
+            in_roster: true,
+            ..RosterItem::default()
+        };
+        srv.store.roster_put(owner, &item).await.unwrap();
+    }
+    let mut b = Client::online(srv.addr, "bob", "pw", "b").await;
+    let mut old = Client::online(srv.addr, "alice", "pw", "phone").await;
+    b.expect("alice online", |s| {
+        s.name() == "presence" && s.from().as_deref() == Some("alice@localhost/phone")
+    })
+    .await;
+    let _new = Client::online(srv.addr, "alice", "pw", "phone").await;
+    assert_eq!(old.stream_error().await.as_deref(), Some("conflict"));
+    // Bob sees the new session's presence and never an unavailable for it,
+    // whichever order the old session's end and the new presence took.
+    let mut seen_new = false;
+    b.send("<iq type='get' id='p2'><ping xmlns='urn:xmpp:ping'/></iq>")
+        .await;
+    let mut pinged = false;
+    while !(seen_new && pinged) {
+        let s = b.stanza().await;
+        assert_ne!(
+            s.stanza_type().as_deref(),
+            Some("unavailable"),
+            "{}",
+            text(&s)
+        );
+        if s.name() == "presence" {
+            seen_new = true;
+        }
+        if s.id().as_deref() == Some("p2") {
+            pinged = true;
+            if seen_new {
+                break;
+            }
+            b.send("<iq type='get' id='p3'><ping xmlns='urn:xmpp:ping'/></iq>")
+                .await;
+        }
+        if s.id().as_deref() == Some("p3") {
+            pinged = true;
+        }
+    }
+    srv.stop().await;
+}

@@ -146,7 +146,9 @@ async fn session_loop(
     drain_parser(s, conn).await?;
     loop {
         write_out(s, conn).await?;
+        // Biased: shutdown first, then deliveries already waiting, then reads.
         tokio::select! {
+            biased;
             _ = shutdown.changed() => {
                 return Err(ConnError::Stream("system-shutdown", None));
             }
@@ -275,6 +277,13 @@ async fn written_offline(s: &mut Session) {
 async fn end(s: &mut Session) {
     s.shared.router.unbind(&s.bare, s.conn_id);
     if s.available {
-        modules::presence::went_unavailable(s, None).await;
+        if s.shared.router.is_bound(&s.bare, &s.resource) {
+            // Replaced by a new session of the same full JID: it speaks for
+            // that JID now, so contacts must not hear "unavailable" from it.
+            s.available = false;
+            s.directed.clear();
+        } else {
+            modules::presence::went_unavailable(s, None).await;
+        }
     }
 }
