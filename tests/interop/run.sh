@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Runs the slixmpp interop tests against natterd.
+#
+#   bash tests/interop/run.sh [extra pytest args]
+#
+# NATTERD_BIN=/path/to/natterd skips the build. Needs python3 (>= 3.11) with
+# venv, pip access to PyPI, and cargo when NATTERD_BIN is not given.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+venv="$here/.venv"
+req="$here/requirements.txt"
+
+if [[ ! -x "$venv/bin/python" ]]; then
+    echo "interop: creating $venv" >&2
+    python3 -m venv "$venv"
+fi
+# Reinstall when requirements.txt changed since the last install.
+stamp="$venv/.requirements.installed"
+if [[ ! -f "$stamp" ]] || ! cmp -s "$req" "$stamp"; then
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req"
+    cp "$req" "$stamp"
+fi
+
+if [[ -z "${NATTERD_BIN:-}" ]]; then
+    echo "interop: building natterd" >&2
+    (cd "$root" && cargo build --quiet -p natterd)
+    target="${CARGO_TARGET_DIR:-$root/target}"
+    [[ "$target" = /* ]] || target="$root/$target"
+    export NATTERD_BIN="$target/debug/natterd"
+fi
+if [[ ! -x "$NATTERD_BIN" ]]; then
+    echo "interop: natterd binary not found at $NATTERD_BIN" >&2
+    exit 2
+fi
+
+cd "$root"
+exec "$venv/bin/python" -m pytest -v -p no:cacheprovider --timeout=60 tests/interop "$@"
