@@ -63,12 +63,10 @@ pub(crate) fn hmac(hash: Hash, key: &[u8], data: &[u8]) -> Vec<u8> {
 
 /// `Hi(password, salt, iterations)`, i.e. PBKDF2 with HMAC.
 pub(crate) fn hi(hash: Hash, password: &[u8], salt: &[u8], iterations: u32) -> Vec<u8> {
-    let mut out = vec![0u8; hash.output_len()];
     match hash {
-        Hash::Sha1 => pbkdf2::pbkdf2_hmac::<Sha1>(password, salt, iterations, &mut out),
-        Hash::Sha256 => pbkdf2::pbkdf2_hmac::<Sha256>(password, salt, iterations, &mut out),
+        Hash::Sha1 => crate::pbkdf2_fast::hi_sha1(password, salt, iterations),
+        Hash::Sha256 => crate::pbkdf2_fast::hi_sha256(password, salt, iterations),
     }
-    out
 }
 
 pub(crate) fn xor(a: &[u8], b: &[u8]) -> Vec<u8> {

@@ -31,6 +31,7 @@ mod credentials;
 mod crypto;
 mod error;
 mod mechanism;
+mod pbkdf2_fast;
 mod plain;
 mod scram;
 mod server;
