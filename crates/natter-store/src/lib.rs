@@ -205,6 +205,22 @@ impl Store {
         dispatch!(self.offline_delete(owner, seqs))
     }
 
+    /// The seq of the owner's queued message sent by `from_bare` (any of
+    /// its resources, or the bare JID itself: the stored
+    /// [`OfflineMessage::from`] is a full JID) with
+    /// [`OfflineMessage::msg_id`] equal to `msg_id`; the lowest seq if
+    /// several match, `None` if none does. JIDs are compared byte for byte;
+    /// `%` and `_` are ordinary characters. An empty `msg_id` never matches.
+    /// `from_bare` must be a bare JID (no `/`).
+    pub async fn offline_find(
+        &self,
+        owner: &str,
+        from_bare: &str,
+        msg_id: &str,
+    ) -> Result<Option<u64>, StoreError> {
+        dispatch!(self.offline_find(owner, from_bare, msg_id))
+    }
+
     /// How many messages are queued for the owner.
     pub async fn offline_count(&self, owner: &str) -> Result<u64, StoreError> {
         dispatch!(self.offline_count(owner))

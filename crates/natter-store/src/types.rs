@@ -110,8 +110,12 @@ pub struct RosterItem {
 pub struct OfflineMessage {
     /// The sender's full JID.
     pub from: String,
-    /// The stanza's `id` (may be empty).
+    /// The XEP-0359 `<stanza-id/>` the server assigned (may be empty).
+    /// Not the sender's `id` attribute: that is [`OfflineMessage::msg_id`].
     pub stanza_id: String,
+    /// The sender's own `id` attribute of the message stanza (empty if it
+    /// had none); what [`crate::Store::offline_find`] looks up.
+    pub msg_id: String,
     /// When the server received it, Unix milliseconds (for XEP-0203 delay).
     pub stamp_unix_ms: u64,
     /// The serialized stanza.

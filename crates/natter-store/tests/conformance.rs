@@ -28,6 +28,7 @@ fn msg(from: &str, id: &str, body: &str) -> OfflineMessage {
     OfflineMessage {
         from: from.into(),
         stanza_id: id.into(),
+        msg_id: format!("c{id}"),
         stamp_unix_ms: 1_700_000_000_000,
         stanza: format!("<message id='{id}'><body>{body}</body></message>").into_bytes(),
     }
@@ -371,6 +372,144 @@ async fn offline_seq_not_reused_after_delete() {
         .await
         .unwrap();
     assert!(b > a);
+}
+
+/// A message from `from` whose sender-assigned id is `msg_id`.
+fn sent(from: &str, msg_id: &str) -> OfflineMessage {
+    OfflineMessage {
+        msg_id: msg_id.into(),
+        ..msg(from, "sid", msg_id)
+    }
+}
+
+#[tokio::test]
+async fn offline_msg_id_round_trip() {
+    let (s, _g) = test_store().await;
+    let with = sent("bob@x/r", "abc-1 <&'\"> \u{e9}");
+    let without = sent("bob@x/r", "");
+    let a = s.offline_push("alice@x", &with).await.unwrap();
+    let b = s.offline_push("alice@x", &without).await.unwrap();
+    let got = s.offline_fetch("alice@x", 0, 10).await.unwrap();
+    assert_eq!(got, vec![(a, with), (b, without)]);
+    assert_eq!(got[1].1.msg_id, "");
+}
+
+#[tokio::test]
+async fn offline_find_by_sender_and_msg_id() {
+    let (s, _g) = test_store().await;
+    let a = s
+        .offline_push("alice@x", &sent("bob@x/phone", "m1"))
+        .await
+        .unwrap();
+    let b = s
+        .offline_push("alice@x", &sent("bob@x/laptop", "m2"))
+        .await
+        .unwrap();
+    let bare = s
+        .offline_push("alice@x", &sent("bob@x", "m3"))
+        .await
+        .unwrap();
+    // Found: any resource of the sender, or the bare JID itself.
+    assert_eq!(s.offline_find("alice@x", "bob@x", "m1").await, Ok(Some(a)));
+    assert_eq!(s.offline_find("alice@x", "bob@x", "m2").await, Ok(Some(b)));
+    assert_eq!(
+        s.offline_find("alice@x", "bob@x", "m3").await,
+        Ok(Some(bare))
+    );
+    // Not found: unknown id, empty id, id is case-sensitive.
+    assert_eq!(s.offline_find("alice@x", "bob@x", "m9").await, Ok(None));
+    assert_eq!(s.offline_find("alice@x", "bob@x", "M1").await, Ok(None));
+    assert_eq!(s.offline_find("alice@x", "bob@x", "").await, Ok(None));
+    // Other owner.
+    assert_eq!(s.offline_find("carol@x", "bob@x", "m1").await, Ok(None));
+    // Other sender, including JIDs that merely share a prefix.
+    assert_eq!(s.offline_find("alice@x", "dave@x", "m1").await, Ok(None));
+    assert_eq!(s.offline_find("alice@x", "bob@", "m1").await, Ok(None));
+    assert_eq!(s.offline_find("alice@x", "bob@xx", "m1").await, Ok(None));
+    assert_eq!(s.offline_find("alice@x", "ob@x", "m1").await, Ok(None));
+    assert_eq!(
+        s.offline_find("alice@x", "bob@x/phone", "m2").await,
+        Ok(None)
+    );
+    // The sender's bare JID is not the stanza-id.
+    assert_eq!(s.offline_find("alice@x", "bob@x", "sid").await, Ok(None));
+    // After delete.
+    s.offline_delete("alice@x", &[a]).await.unwrap();
+    assert_eq!(s.offline_find("alice@x", "bob@x", "m1").await, Ok(None));
+    assert_eq!(s.offline_find("alice@x", "bob@x", "m2").await, Ok(Some(b)));
+}
+
+#[tokio::test]
+async fn offline_find_empty_msg_id_never_matches() {
+    let (s, _g) = test_store().await;
+    s.offline_push("alice@x", &sent("bob@x/r", ""))
+        .await
+        .unwrap();
+    assert_eq!(s.offline_find("alice@x", "bob@x", "").await, Ok(None));
+}
+
+#[tokio::test]
+async fn offline_find_lowest_seq_of_duplicates() {
+    let (s, _g) = test_store().await;
+    let first = s
+        .offline_push("alice@x", &sent("bob@x/a", "dup"))
+        .await
+        .unwrap();
+    let second = s
+        .offline_push("alice@x", &sent("bob@x/b", "dup"))
+        .await
+        .unwrap();
+    assert!(second > first);
+    assert_eq!(
+        s.offline_find("alice@x", "bob@x", "dup").await,
+        Ok(Some(first))
+    );
+    s.offline_delete("alice@x", &[first]).await.unwrap();
+    assert_eq!(
+        s.offline_find("alice@x", "bob@x", "dup").await,
+        Ok(Some(second))
+    );
+}
+
+#[tokio::test]
+async fn offline_find_jids_with_like_wildcards() {
+    let (s, _g) = test_store().await;
+    let under = s
+        .offline_push("alice@x", &sent("b_b@x/r", "u"))
+        .await
+        .unwrap();
+    let pct = s
+        .offline_push("alice@x", &sent("b%b@x/r", "p"))
+        .await
+        .unwrap();
+    let esc = s
+        .offline_push("alice@x", &sent("b\\b@x/r", "e"))
+        .await
+        .unwrap();
+    // A literal match works.
+    assert_eq!(
+        s.offline_find("alice@x", "b_b@x", "u").await,
+        Ok(Some(under))
+    );
+    assert_eq!(s.offline_find("alice@x", "b%b@x", "p").await, Ok(Some(pct)));
+    assert_eq!(
+        s.offline_find("alice@x", "b\\b@x", "e").await,
+        Ok(Some(esc))
+    );
+    // `_` and `%` do not act as wildcards, in either direction.
+    assert_eq!(s.offline_find("alice@x", "bob@x", "u").await, Ok(None));
+    assert_eq!(s.offline_find("alice@x", "b_b@x", "p").await, Ok(None));
+    assert_eq!(s.offline_find("alice@x", "b%b@x", "u").await, Ok(None));
+    assert_eq!(s.offline_find("alice@x", "b%", "p").await, Ok(None));
+    assert_eq!(s.offline_find("alice@x", "%", "p").await, Ok(None));
+    assert_eq!(s.offline_find("alice@x", "%", "u").await, Ok(None));
+    assert_eq!(s.offline_find("alice@x", "b__@x", "u").await, Ok(None));
+    assert_eq!(s.offline_find("alice@x", "b%@x", "p").await, Ok(None));
+    // Nor does the sender's stored JID act as a pattern.
+    s.offline_push("alice@x", &sent("%@x/r", "q"))
+        .await
+        .unwrap();
+    assert_eq!(s.offline_find("alice@x", "bob@x", "q").await, Ok(None));
 }
 
 #[tokio::test]

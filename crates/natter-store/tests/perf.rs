@@ -9,6 +9,7 @@ fn msg(i: usize) -> OfflineMessage {
     OfflineMessage {
         from: "bob@localhost/phone".into(),
         stanza_id: format!("id{i}"),
+        msg_id: format!("m{i}"),
         stamp_unix_ms: 1_700_000_000_000,
         stanza: vec![b'x'; 300],
     }

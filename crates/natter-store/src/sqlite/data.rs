@@ -19,11 +19,18 @@ impl SqliteStore {
         self.write(move |c| {
             let seq: i64 = c
                 .prepare_cached(
-                    "INSERT INTO offline (owner, sender, stanza_id, stamp_ms, stanza)
-                     VALUES (?1, ?2, ?3, ?4, ?5) RETURNING seq",
+                    "INSERT INTO offline (owner, sender, stanza_id, msg_id, stamp_ms, stanza)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING seq",
                 )?
                 .query_row(
-                    params![owner, msg.from, msg.stanza_id, stamp, msg.stanza],
+                    params![
+                        owner,
+                        msg.from,
+                        msg.stanza_id,
+                        msg.msg_id,
+                        stamp,
+                        msg.stanza
+                    ],
                     |r| r.get(0),
                 )?;
             Ok(to_u64(seq)?)
@@ -45,7 +52,7 @@ impl SqliteStore {
         let owner = owner.to_owned();
         self.read(move |c| {
             let mut st = c.prepare_cached(
-                "SELECT seq, sender, stanza_id, stamp_ms, stanza FROM offline
+                "SELECT seq, sender, stanza_id, msg_id, stamp_ms, stanza FROM offline
                  WHERE owner = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
             )?;
             let rows = st.query_map(params![owner, after, limit], offline_row)?;
@@ -67,6 +74,43 @@ impl SqliteStore {
                 st.execute(params![owner, seq])?;
             }
             Ok(())
+        })
+        .await
+    }
+
+    pub(crate) async fn offline_find(
+        &self,
+        owner: &str,
+        from_bare: &str,
+        msg_id: &str,
+    ) -> Result<Option<u64>, StoreError> {
+        if msg_id.is_empty() {
+            return Ok(None);
+        }
+        // `sender` is a full JID. It belongs to `from_bare` if it equals it
+        // or starts with `from_bare/`. The prefix test is a byte range
+        // (BINARY collation compares with memcmp): exactly the strings that
+        // start with `from_bare/` sort in ["from_bare/", "from_bare0"), as
+        // '0' is the byte after '/'. No LIKE, so `%` and `_` in a JID are
+        // plain characters.
+        let (owner, bare, msg_id) = (owner.to_owned(), from_bare.to_owned(), msg_id.to_owned());
+        let (lo, hi) = (format!("{bare}/"), format!("{bare}0"));
+        self.read(move |c| {
+            // Two branches so each is a search of the (owner, sender, msg_id)
+            // index; one `OR` made SQLite scan the owner's rows by seq.
+            // `MIN` yields one row, NULL if nothing matched.
+            let seq: Option<i64> = c
+                .prepare_cached(
+                    "SELECT MIN(seq) FROM (
+                         SELECT seq FROM offline
+                         WHERE owner = ?1 AND sender = ?2 AND msg_id = ?3
+                         UNION ALL
+                         SELECT seq FROM offline
+                         WHERE owner = ?1 AND sender >= ?4 AND sender < ?5 AND msg_id = ?3
+                     )",
+                )?
+                .query_row(params![owner, bare, msg_id, lo, hi], |r| r.get(0))?;
+            Ok(seq.map(to_u64).transpose()?)
         })
         .await
     }

@@ -81,6 +81,12 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX kv_owner ON kv (owner);
     "#,
+    // 2: the sender's own message id, for "is my message X still queued?"
+    // (`offline_find`). Existing rows get ''.
+    r#"
+    ALTER TABLE offline ADD COLUMN msg_id TEXT NOT NULL DEFAULT '';
+    CREATE INDEX offline_owner_sender_msg_id ON offline (owner, sender, msg_id);
+    "#,
 ];
 
 /// The schema version this build produces.
@@ -126,4 +132,121 @@ fn apply_pending(conn: &Connection) -> Result<u32, StoreError> {
         conn.execute_batch(&format!("PRAGMA user_version = {latest}"))?;
     }
     Ok(latest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{OfflineMessage, Store, StoreConfig};
+
+    /// A database left at version 1 by an older build (only migration 1
+    /// applied, one queued message) upgrades in place at open.
+    #[tokio::test]
+    async fn upgrade_from_v1_keeps_offline_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.execute_batch("PRAGMA user_version = 1").unwrap();
+            conn.execute(
+                "INSERT INTO offline (owner, sender, stanza_id, stamp_ms, stanza)
+                 VALUES ('alice@x', 'bob@x/r', 'sid1', 42, x'3c6d2f3e')",
+                [],
+            )
+            .unwrap();
+        }
+
+        let store = Store::open(StoreConfig::sqlite(&path)).await.unwrap();
+        let got = store.offline_fetch("alice@x", 0, 10).await.unwrap();
+        assert_eq!(got.len(), 1);
+        let (seq, old) = &got[0];
+        assert_eq!(
+            *old,
+            OfflineMessage {
+                from: "bob@x/r".into(),
+                stanza_id: "sid1".into(),
+                msg_id: String::new(),
+                stamp_unix_ms: 42,
+                stanza: b"<m/>".to_vec(),
+            }
+        );
+        // The old row has no msg_id, so it is never found; new rows are.
+        assert_eq!(store.offline_find("alice@x", "bob@x", "").await, Ok(None));
+        let new = OfflineMessage {
+            msg_id: "c1".into(),
+            ..old.clone()
+        };
+        let seq2 = store.offline_push("alice@x", &new).await.unwrap();
+        assert!(seq2 > *seq);
+        assert_eq!(
+            store.offline_find("alice@x", "bob@x", "c1").await,
+            Ok(Some(seq2))
+        );
+        store.close().await.unwrap();
+
+        let conn = Connection::open(&path).unwrap();
+        let v: u32 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, latest_version());
+        assert!(v >= 2);
+        let index: String = conn
+            .query_row(
+                "SELECT sql FROM sqlite_master WHERE type = 'index'
+                 AND name = 'offline_owner_sender_msg_id'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(index.contains("(owner, sender, msg_id)"), "{index}");
+    }
+
+    /// A fresh database gets every step, the same schema as an upgraded one.
+    #[test]
+    fn fresh_and_upgraded_schemas_match() {
+        fn schema(conn: &Connection) -> Vec<(String, String)> {
+            let mut st = conn
+                .prepare(
+                    "SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL
+                     AND name NOT LIKE 'sqlite_%' ORDER BY name",
+                )
+                .unwrap();
+            let rows = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap();
+            rows
+        }
+        fn columns(conn: &Connection) -> Vec<(String, String, bool, Option<String>)> {
+            let mut st = conn.prepare("PRAGMA table_info(offline)").unwrap();
+            let rows = st
+                .query_map([], |r| Ok((r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+                .unwrap()
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap();
+            rows
+        }
+        let fresh = Connection::open_in_memory().unwrap();
+        assert_eq!(migrate(&fresh).unwrap(), latest_version());
+        let old = Connection::open_in_memory().unwrap();
+        old.execute_batch(MIGRATIONS[0]).unwrap();
+        old.execute_batch("PRAGMA user_version = 1").unwrap();
+        assert_eq!(migrate(&old).unwrap(), latest_version());
+        assert_eq!(columns(&fresh), columns(&old));
+        assert!(columns(&fresh).contains(&(
+            "msg_id".into(),
+            "TEXT".into(),
+            true,
+            Some("''".into())
+        )));
+        assert_eq!(
+            schema(&fresh)
+                .into_iter()
+                .map(|(n, _)| n)
+                .collect::<Vec<_>>(),
+            schema(&old).into_iter().map(|(n, _)| n).collect::<Vec<_>>()
+        );
+    }
 }

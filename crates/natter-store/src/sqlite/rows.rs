@@ -34,14 +34,17 @@ pub(super) fn roster_row(r: &Row<'_>) -> rusqlite::Result<RosterItem> {
     })
 }
 
+/// Reads an offline row selected as
+/// `seq, sender, stanza_id, msg_id, stamp_ms, stanza`.
 pub(super) fn offline_row(r: &Row<'_>) -> rusqlite::Result<(u64, OfflineMessage)> {
     Ok((
         to_u64(r.get(0)?)?,
         OfflineMessage {
             from: r.get(1)?,
             stanza_id: r.get(2)?,
-            stamp_unix_ms: to_u64(r.get(3)?)?,
-            stanza: r.get(4)?,
+            msg_id: r.get(3)?,
+            stamp_unix_ms: to_u64(r.get(4)?)?,
+            stanza: r.get(5)?,
         },
     ))
 }
