@@ -44,6 +44,12 @@ pub struct C2s {
     pub negotiation_timeout_secs: u64,
     /// Stanzas that may wait in one session's outbound mailbox.
     pub mailbox_size: usize,
+    /// Seconds a session with stream management (XEP-0198) waits for its
+    /// client to resume after the connection drops.
+    pub resume_timeout_secs: u64,
+    /// Stanzas a client may leave unacknowledged before it is disconnected
+    /// as too slow (its queued messages stay in the store).
+    pub max_unacked: usize,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq, Default)]
@@ -94,6 +100,8 @@ impl Default for C2s {
             max_depth: 64,
             negotiation_timeout_secs: 60,
             mailbox_size: 1024,
+            resume_timeout_secs: 300,
+            max_unacked: 1000,
         }
     }
 }
@@ -167,6 +175,9 @@ impl Config {
         }
         if self.c2s.mailbox_size == 0 {
             return invalid("c2s.mailbox_size", "must be at least 1");
+        }
+        if self.c2s.max_unacked == 0 {
+            return invalid("c2s.max_unacked", "must be at least 1");
         }
         if self.c2s.negotiation_timeout_secs == 0 {
             return invalid("c2s.negotiation_timeout_secs", "must be at least 1");

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 
 const SHARDS: usize = 64;
 
@@ -18,10 +18,39 @@ const SHARDS: usize = 64;
 pub enum Outbound {
     /// Serialised stanza to write as it is.
     Stanza(Arc<[u8]>),
+    /// A message that is also in the recipient's durable queue as `seq`: it
+    /// leaves the queue once this session's client has it.
+    Queued { seq: u64, bytes: Arc<[u8]> },
     /// Another session bound the same resource: end with `conflict`.
     Conflict,
-    /// Offline messages may have been stored after this session's flush.
-    CheckOffline,
+}
+
+/// The way to reach one session: its bounded mailbox, and a signal that
+/// ends it when the mailbox overflows (a reader too slow to keep up).
+#[derive(Debug, Clone)]
+pub struct Mailbox {
+    pub tx: mpsc::Sender<Outbound>,
+    pub overflow: Arc<Notify>,
+}
+
+impl Mailbox {
+    /// Puts `m` in the mailbox. False when the session is gone or full; a
+    /// full one is told to end (its queued messages stay in the store).
+    pub fn deliver(&self, m: Outbound) -> bool {
+        match self.tx.try_send(m) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.overflow.notify_one();
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// Delivers a plain stanza.
+    pub fn stanza(&self, bytes: &Arc<[u8]>) -> bool {
+        self.deliver(Outbound::Stanza(bytes.clone()))
+    }
 }
 
 /// One bound session of an account.
@@ -29,7 +58,7 @@ pub enum Outbound {
 pub struct Entry {
     pub resource: String,
     pub conn_id: u64,
-    pub tx: mpsc::Sender<Outbound>,
+    pub mailbox: Mailbox,
     /// Has sent initial presence and not gone unavailable.
     pub available: bool,
     pub priority: i8,
@@ -134,26 +163,26 @@ impl Router {
 
     /// Mailboxes of the sessions a message to the bare JID goes to (RFC 6121
     /// §8.5.2.1.1): every available resource with a non-negative priority.
-    pub fn message_targets(&self, bare: &str) -> Vec<mpsc::Sender<Outbound>> {
+    pub fn message_targets(&self, bare: &str) -> Vec<Mailbox> {
         let map = self.shard(bare).read().expect("router lock");
         map.get(bare)
             .map(|l| {
                 l.iter()
                     .filter(|e| e.available && e.priority >= 0)
-                    .map(|e| e.tx.clone())
+                    .map(|e| e.mailbox.clone())
                     .collect()
             })
             .unwrap_or_default()
     }
 
     /// Mailboxes of every available session of `bare`.
-    pub fn available(&self, bare: &str) -> Vec<mpsc::Sender<Outbound>> {
+    pub fn available(&self, bare: &str) -> Vec<Mailbox> {
         let map = self.shard(bare).read().expect("router lock");
         map.get(bare)
             .map(|l| {
                 l.iter()
                     .filter(|e| e.available)
-                    .map(|e| e.tx.clone())
+                    .map(|e| e.mailbox.clone())
                     .collect()
             })
             .unwrap_or_default()

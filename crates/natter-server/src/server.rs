@@ -1,14 +1,16 @@
 //! The server as a library: shared state, the listeners and `run`.
 
 use crate::auth_limit::AuthLimiter;
+use crate::c2s::session::ResumeRequest;
 use crate::config::Config;
 use crate::router::Router;
 use crate::tls::TlsSetup;
 use anyhow::{Context, Result};
 use natter_store::{Store, StoreConfig};
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
@@ -27,6 +29,8 @@ pub struct Shared {
     pub shutdown: watch::Receiver<bool>,
     /// Dropped by every connection task when it ends; `run` waits for all.
     pub(crate) alive: mpsc::Sender<()>,
+    /// Sessions that may be resumed (XEP-0198): id → (bare JID, handle).
+    pub resumable: Mutex<HashMap<String, (String, mpsc::Sender<ResumeRequest>)>>,
 }
 
 /// A server bound to its ports, not yet serving.
@@ -71,6 +75,7 @@ impl Server {
             started: Instant::now(),
             shutdown,
             alive,
+            resumable: Mutex::new(HashMap::new()),
         });
         Ok(Server {
             shared,

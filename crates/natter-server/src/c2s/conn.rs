@@ -55,6 +55,19 @@ impl Conn {
         }
     }
 
+    /// Moves the socket and parser out (to hand the connection to another
+    /// session task), leaving this one detached.
+    pub fn take(&mut self) -> Conn {
+        Conn {
+            io: std::mem::replace(&mut self.io, Transport::Detached),
+            parser: std::mem::replace(&mut self.parser, StreamParser::new(self.limits)),
+            peer: self.peer,
+            limits: self.limits,
+            header_sent: self.header_sent,
+            decl_sent: self.decl_sent,
+        }
+    }
+
     /// A brand-new parser (after STARTTLS nothing said before counts).
     pub fn reset_parser(&mut self) {
         self.parser = StreamParser::new(self.limits);
@@ -76,7 +89,8 @@ impl Conn {
         let mut buf = [0u8; READ_CHUNK];
         let n = self.io.read(&mut buf).await?;
         if n == 0 {
-            return Err(ConnError::Closed);
+            // The socket ended without a closing stream tag.
+            return Err(ConnError::Io(io::ErrorKind::UnexpectedEof.into()));
         }
         self.parser.feed(&buf[..n]);
         Ok(())

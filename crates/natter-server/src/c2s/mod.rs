@@ -3,11 +3,13 @@
 //! - `transport`: plain or TLS socket
 //! - `conn`: socket + stream parser + writing stream-level elements
 //! - `negotiate`: stream headers, STARTTLS, SASL, bind
-//! - `session`: the bound session's loop and mailbox
+//! - `session`: the bound session's loop, mailbox and resumption
+//! - `sm`: stream management (XEP-0198) counters and unacknowledged stanzas
 
 pub mod conn;
 pub mod negotiate;
 pub mod session;
+pub mod sm;
 pub mod transport;
 
 use crate::server::Shared;
@@ -51,7 +53,8 @@ pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, direct
         _ = shutdown.changed() => Err(ConnError::Stream("system-shutdown", None)),
     };
     match result {
-        Ok(bound) => session::run(shared, conn, bound).await,
+        Ok(negotiate::Negotiated::Bound(bound)) => session::run(shared, conn, bound).await,
+        Ok(negotiate::Negotiated::Resumed) => {} // the resumed session owns the socket now
         Err(e) => finish(&shared, &mut conn, e).await,
     }
 }

@@ -2,6 +2,8 @@
 //! headers, STARTTLS, SASL, resource binding.
 
 use super::conn::{Conn, ConnError};
+use super::session::ResumeRequest;
+use super::sm;
 use super::transport::Transport;
 use crate::server::Shared;
 use crate::{ns, util};
@@ -17,8 +19,16 @@ pub struct Bound {
     pub bind_iq_id: String,
 }
 
-/// Runs the negotiation until a resource is requested.
-pub async fn negotiate(shared: &Shared, conn: &mut Conn) -> Result<Bound, ConnError> {
+/// How a negotiation ends well.
+pub enum Negotiated {
+    /// A new session, for this resource.
+    Bound(Bound),
+    /// The connection was handed to the session it resumed (XEP-0198).
+    Resumed,
+}
+
+/// Runs the negotiation until a resource is requested or a session resumed.
+pub async fn negotiate(shared: &Shared, conn: &mut Conn) -> Result<Negotiated, ConnError> {
     let mut authenticated: Option<String> = None; // bare JID
     loop {
         open_stream(shared, conn, authenticated.is_some()).await?;
@@ -46,8 +56,18 @@ pub async fn negotiate(shared: &Shared, conn: &mut Conn) -> Result<Bound, ConnEr
                 ("iq", ns::CLIENT) if authenticated.is_some() => {
                     let bare = authenticated.clone().unwrap_or_default();
                     if let Some(bound) = bind_request(shared, conn, &stanza, bare).await? {
-                        return Ok(bound);
+                        return Ok(Negotiated::Bound(bound));
                     }
+                }
+                ("resume", sm::NS) if authenticated.is_some() => {
+                    let bare = authenticated.as_deref().unwrap_or_default();
+                    if resume(shared, conn, &stanza, bare).await? {
+                        return Ok(Negotiated::Resumed);
+                    }
+                }
+                ("enable", sm::NS) if authenticated.is_some() => {
+                    // Stream management needs a bound resource (XEP-0198 §3).
+                    sm_failed(conn, "unexpected-request", None).await?;
                 }
                 _ => {
                     return Err(ConnError::Stream(
@@ -131,6 +151,7 @@ async fn open_stream(
             b"<session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session>",
         );
         f.extend_from_slice(b"<ver xmlns='urn:xmpp:features:rosterver'/>");
+        f.extend_from_slice(b"<sm xmlns='urn:xmpp:sm:3'/>");
         f.extend_from_slice(shared.caps_element.as_bytes());
     }
     f.extend_from_slice(b"</stream:features>");
@@ -402,4 +423,59 @@ async fn bind_request(
         resource,
         bind_iq_id: id,
     }))
+}
+
+/// `<resume previd='…' h='…'/>`: hands the connection to the detached
+/// session it names. False (after `<failed/>`) when there is none to resume.
+async fn resume(
+    shared: &Shared,
+    conn: &mut Conn,
+    el: &Stanza,
+    bare: &str,
+) -> Result<bool, ConnError> {
+    let previd = el
+        .attr("previd")
+        .map(|p| p.into_owned())
+        .unwrap_or_default();
+    let Some(h) = el.attr("h").and_then(|h| h.parse::<u32>().ok()) else {
+        sm_failed(conn, "bad-request", None).await?;
+        return Ok(false);
+    };
+    let handle = shared
+        .resumable
+        .lock()
+        .expect("resumable lock")
+        .get(&previd)
+        .filter(|(owner, _)| owner == bare)
+        .map(|(_, tx)| tx.clone());
+    let Some(tx) = handle else {
+        sm_failed(conn, "item-not-found", None).await?;
+        return Ok(false);
+    };
+    match tx
+        .send(ResumeRequest {
+            conn: conn.take(),
+            h,
+        })
+        .await
+    {
+        Ok(()) => Ok(true),
+        Err(tokio::sync::mpsc::error::SendError(req)) => {
+            // The session ended meanwhile: take the connection back.
+            *conn = req.conn;
+            sm_failed(conn, "item-not-found", None).await?;
+            Ok(false)
+        }
+    }
+}
+
+async fn sm_failed(conn: &mut Conn, condition: &str, h: Option<u32>) -> Result<(), ConnError> {
+    let h = h.map(|h| format!(" h='{h}'")).unwrap_or_default();
+    let f = format!(
+        "<failed xmlns='{}'{h}><{condition} xmlns='{}'/></failed>",
+        sm::NS,
+        ns::STANZAS
+    );
+    conn.send(f.as_bytes()).await?;
+    Ok(())
 }

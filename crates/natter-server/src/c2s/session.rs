@@ -1,18 +1,33 @@
-//! A bound session: its mailbox, its loop, and what happens when it ends.
+//! A bound session: its mailbox, its loop, stream management (XEP-0198)
+//! with resumption, and what happens when it ends.
+//!
+//! A session is attached (it has a connection) or detached (the connection
+//! dropped and the client may resume within `resume_timeout_secs`). While
+//! detached it keeps collecting stanzas as unacknowledged, to retransmit.
 
 use super::conn::{Conn, ConnError};
 use super::negotiate::Bound;
+use super::sm::{self, StreamMgmt};
 use crate::modules;
 use crate::ns;
-use crate::router::{Entry, Outbound};
+use crate::router::{Entry, Mailbox, Outbound};
 use crate::server::Shared;
 use natter_xml::{Event, Stanza};
 use std::collections::HashSet;
 use std::sync::Arc;
-use tokio::sync::mpsc;
+use std::time::Duration;
+use tokio::sync::{mpsc, Notify};
+use tokio::time::Instant;
 
 /// Mailbox messages taken in one go before writing.
 const BATCH: usize = 64;
+
+/// A new connection asking to take over a detached (or dying) session.
+pub struct ResumeRequest {
+    pub conn: Conn,
+    /// The client's count of stanzas it received (XEP-0198 `h`).
+    pub h: u32,
+}
 
 /// The state of one bound session, handed to every module.
 pub struct Session {
@@ -30,13 +45,50 @@ pub struct Session {
     pub directed: HashSet<String>,
     /// Bytes for this session's own client, written after each batch.
     pub out: Vec<u8>,
-    /// Offline-queue entries put in `out`; deleted from the store once written.
-    pub offline_sent: Vec<u64>,
+    /// Stream management, once the client enabled it.
+    pub sm: Option<StreamMgmt>,
+    /// Queue entries given to this session and still in the store.
+    pub queued: HashSet<u64>,
+    /// Queue entries put in `out` since the last write (without stream
+    /// management they leave the store once written).
+    written: Vec<u64>,
+    /// The highest queue entry the offline flush has looked at.
+    pub flushed_upto: u64,
 }
 
 impl Session {
-    /// Queues bytes for this session's client.
+    /// Queues a stanza for this session's client.
     pub fn send(&mut self, bytes: &[u8]) {
+        self.out.extend_from_slice(bytes);
+        if let Some(sm) = &mut self.sm {
+            sm.sent(Arc::from(bytes), None);
+        }
+    }
+
+    /// Queues a shared stanza (from the mailbox) for this session's client.
+    pub fn send_shared(&mut self, bytes: &Arc<[u8]>) {
+        self.out.extend_from_slice(bytes);
+        if let Some(sm) = &mut self.sm {
+            sm.sent(bytes.clone(), None);
+        }
+    }
+
+    /// Queues a message that is entry `seq` of this account's durable queue;
+    /// false if this session already had it.
+    pub fn send_queued(&mut self, seq: u64, bytes: &Arc<[u8]>) -> bool {
+        if !self.queued.insert(seq) {
+            return false;
+        }
+        self.out.extend_from_slice(bytes);
+        match &mut self.sm {
+            Some(sm) => sm.sent(bytes.clone(), Some(seq)),
+            None => self.written.push(seq),
+        }
+        true
+    }
+
+    /// Queues stream-level bytes (not a stanza: not counted by XEP-0198).
+    fn send_raw(&mut self, bytes: &[u8]) {
         self.out.extend_from_slice(bytes);
     }
 
@@ -61,38 +113,42 @@ impl Session {
         }
         None
     }
-}
 
-/// Puts `bytes` in one mailbox; false when that session is gone or full.
-pub fn deliver_one(tx: &mpsc::Sender<Outbound>, bytes: &Arc<[u8]>) -> bool {
-    match tx.try_send(Outbound::Stanza(bytes.clone())) {
-        Ok(()) => true,
-        Err(mpsc::error::TrySendError::Full(_)) => {
-            tracing::warn!("a session's mailbox is full; stanza not delivered to it");
-            false
+    /// Removes delivered entries from the durable queue.
+    async fn dequeue(&mut self, seqs: Vec<u64>) {
+        if seqs.is_empty() {
+            return;
         }
-        Err(mpsc::error::TrySendError::Closed(_)) => false,
+        for seq in &seqs {
+            self.queued.remove(seq);
+        }
+        if let Err(e) = self.shared.store.offline_delete(&self.bare, &seqs).await {
+            tracing::error!(error = %e, "could not remove delivered messages from the queue");
+        }
     }
 }
 
 /// Runs a bound session until it ends.
-pub async fn run(shared: Arc<Shared>, mut conn: Conn, bound: Bound) {
+pub async fn run(shared: Arc<Shared>, conn: Conn, bound: Bound) {
     let (tx, mut rx) = mpsc::channel(shared.config.c2s.mailbox_size);
+    let overflow = Arc::new(Notify::new());
     let conn_id = shared.router.next_conn_id();
     let full = format!("{}/{}", bound.bare, bound.resource);
     let entry = Entry {
         resource: bound.resource.clone(),
         conn_id,
-        tx: tx.clone(),
+        mailbox: Mailbox {
+            tx,
+            overflow: overflow.clone(),
+        },
         available: false,
         priority: 0,
         presence: None,
     };
     if let Some(old) = shared.router.bind(&bound.bare, entry) {
-        let _ = old.tx.try_send(Outbound::Conflict);
-        // A full mailbox still learns of the conflict when the router drops it.
+        // If its mailbox is full it still learns when the router drops it.
+        old.mailbox.deliver(Outbound::Conflict);
     }
-    drop(tx);
     let mut s = Session {
         shared: shared.clone(),
         bare: bound.bare,
@@ -104,7 +160,10 @@ pub async fn run(shared: Arc<Shared>, mut conn: Conn, bound: Bound) {
         priority: 0,
         directed: HashSet::new(),
         out: Vec::new(),
-        offline_sent: Vec::new(),
+        sm: None,
+        queued: HashSet::new(),
+        written: Vec::new(),
+        flushed_upto: 0,
     };
     tracing::info!(jid = %s.full, peer = %conn.peer, "session bound");
     let mut reply = b"<iq type='result' id='".to_vec();
@@ -112,75 +171,219 @@ pub async fn run(shared: Arc<Shared>, mut conn: Conn, bound: Bound) {
     reply.extend_from_slice(b"'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>");
     natter_xml::escape_text(&s.full, &mut reply);
     reply.extend_from_slice(b"</jid></bind></iq>");
-    let result = match conn.send(&reply).await {
-        Ok(()) => session_loop(&mut s, &mut conn, &mut rx).await,
-        Err(e) => Err(e.into()),
+    s.send_raw(&reply);
+    let (resume_tx, mut resume_rx) = mpsc::channel(1);
+    let mut io = Io {
+        rx: &mut rx,
+        resume_rx: &mut resume_rx,
+        resume_tx: Some(resume_tx),
+        overflow: &overflow,
     };
+    let ended = session_loop(&mut s, conn, &mut io).await;
+    shared
+        .resumable
+        .lock()
+        .expect("resumable lock")
+        .remove(s.sm.as_ref().map(|sm| sm.id.as_str()).unwrap_or(""));
     end(&mut s).await;
-    let result = match result {
-        Err(ConnError::Io(e)) => Err(ConnError::Io(e)),
-        other => {
-            if !s.out.is_empty() {
-                let out = std::mem::take(&mut s.out);
-                if conn.send(&out).await.is_ok() {
-                    written_offline(&mut s).await;
-                }
+    if let Some((mut conn, e)) = ended {
+        // Anything the session still had for its client goes out first.
+        if !matches!(e, ConnError::Io(_)) && !s.out.is_empty() {
+            let out = std::mem::take(&mut s.out);
+            if conn.send(&out).await.is_ok() {
+                let written = std::mem::take(&mut s.written);
+                s.dequeue(written).await;
             }
-            other
         }
-    };
-    match result {
-        Ok(()) => conn.close().await,
-        Err(e) => super::finish(&shared, &mut conn, e).await,
+        super::finish(&shared, &mut conn, e).await;
     }
     tracing::info!(jid = %s.full, "session ended");
 }
 
-async fn session_loop(
-    s: &mut Session,
-    conn: &mut Conn,
-    rx: &mut mpsc::Receiver<Outbound>,
-) -> Result<(), ConnError> {
+/// The channels a session listens on besides its socket.
+struct Io<'a> {
+    rx: &'a mut mpsc::Receiver<Outbound>,
+    resume_rx: &'a mut mpsc::Receiver<ResumeRequest>,
+    /// Handed to the resumption registry when the client enables it.
+    resume_tx: Option<mpsc::Sender<ResumeRequest>>,
+    overflow: &'a Notify,
+}
+
+/// Runs until the session ends; returns the connection still open (if any)
+/// and why it ends.
+async fn session_loop(s: &mut Session, conn: Conn, io: &mut Io<'_>) -> Option<(Conn, ConnError)> {
     let mut shutdown = s.shared.shutdown.clone();
-    // Stanzas pipelined behind the bind request are already buffered.
-    drain_parser(s, conn).await?;
+    let mut conn = Some(conn);
+    let mut detached_until: Option<Instant> = None;
     loop {
-        write_out(s, conn).await?;
-        // Biased: shutdown first, then deliveries already waiting, then reads.
-        tokio::select! {
-            biased;
-            _ = shutdown.changed() => {
-                return Err(ConnError::Stream("system-shutdown", None));
-            }
-            m = rx.recv() => {
-                let Some(m) = m else {
-                    // The router dropped us: another session took the resource.
-                    return Err(ConnError::Stream("conflict", Some("replaced by a new session".into())));
-                };
-                handle_outbound(s, m).await?;
-                for _ in 1..BATCH {
-                    match rx.try_recv() {
-                        Ok(m) => handle_outbound(s, m).await?,
-                        Err(_) => break,
+        let Some(c) = conn.as_mut() else {
+            // Detached: wait for a resumption, the timeout or shutdown.
+            let deadline = detached_until.expect("detached has a deadline");
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => return None,
+                r = io.resume_rx.recv() => {
+                    if let Some(req) = r {
+                        match resume(s, req).await {
+                            Ok(c) => {
+                                conn = Some(c);
+                                detached_until = None;
+                            }
+                            Err(ended) => return ended,
+                        }
                     }
                 }
+                m = io.rx.recv() => {
+                    let m = m?;
+                    if handle_outbound(s, m).await.is_err() || over_limit(s) {
+                        return None;
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    tracing::info!(jid = %s.full, "resumption timed out");
+                    return None;
+                }
             }
-            r = conn.fill() => {
-                r?;
-                drain_parser(s, conn).await?;
+            continue;
+        };
+        let step = attached_step(s, c, io, &mut shutdown).await;
+        match step {
+            Ok(Some(req)) => {
+                // A new connection took over: the old one is dropped.
+                match resume(s, req).await {
+                    Ok(c) => conn = Some(c),
+                    Err(ended) => return ended,
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                let resumable = s.sm.as_ref().is_some_and(|sm| sm.resumable);
+                if resumable && matches!(e, ConnError::Io(_)) {
+                    tracing::info!(jid = %s.full, error = ?e, "connection lost; session kept for resumption");
+                    conn = None;
+                    s.out.clear();
+                    let secs = s.shared.config.c2s.resume_timeout_secs;
+                    detached_until = Some(Instant::now() + Duration::from_secs(secs));
+                } else {
+                    return conn.take().map(|c| (c, e));
+                }
             }
         }
     }
 }
 
-/// Writes what the session has for its client.
+/// One round of an attached session: write what is pending, then wait for
+/// the next thing to do. `Ok(Some(req))`: a resumption arrived.
+async fn attached_step(
+    s: &mut Session,
+    conn: &mut Conn,
+    io: &mut Io<'_>,
+    shutdown: &mut tokio::sync::watch::Receiver<bool>,
+) -> Result<Option<ResumeRequest>, ConnError> {
+    // Stanzas pipelined behind a bind or resume request are already buffered.
+    drain_parser(s, conn, io).await?;
+    write_out(s, conn).await?;
+    tokio::select! {
+        biased;
+        _ = shutdown.changed() => Err(ConnError::Stream("system-shutdown", None)),
+        _ = io.overflow.notified() => Err(too_slow()),
+        r = io.resume_rx.recv() => Ok(r),
+        m = io.rx.recv() => {
+            let Some(m) = m else {
+                // The router dropped us: another session took the resource.
+                return Err(ConnError::Stream("conflict", Some("replaced by a new session".into())));
+            };
+            handle_outbound(s, m).await?;
+            for _ in 1..BATCH {
+                match io.rx.try_recv() {
+                    Ok(m) => handle_outbound(s, m).await?,
+                    Err(_) => break,
+                }
+            }
+            if over_limit(s) {
+                return Err(too_slow());
+            }
+            Ok(None)
+        }
+        r = conn.fill() => {
+            r?;
+            drain_parser(s, conn, io).await?;
+            Ok(None)
+        }
+    }
+}
+
+fn too_slow() -> ConnError {
+    ConnError::Stream(
+        "policy-violation",
+        Some(
+            "too many stanzas waiting for this client; they stay queued for the next login".into(),
+        ),
+    )
+}
+
+/// More unacknowledged stanzas than `[c2s] max_unacked`.
+fn over_limit(s: &Session) -> bool {
+    s.sm.as_ref()
+        .is_some_and(|sm| sm.unacked_len() > s.shared.config.c2s.max_unacked)
+}
+
+/// Takes over `req.conn` for this session (XEP-0198 §5).
+async fn resume(s: &mut Session, req: ResumeRequest) -> Result<Conn, Option<(Conn, ConnError)>> {
+    let ResumeRequest { mut conn, h } = req;
+    let Some(sm) = s.sm.as_mut() else {
+        return Err(Some((conn, ConnError::Stream("undefined-condition", None))));
+    };
+    let acked = match sm.ack(h) {
+        Ok(a) => a,
+        Err(too_high) => {
+            let text = format!(
+                "handled-count-too-high: h={} but only {} were sent",
+                too_high.h, too_high.sent
+            );
+            return Err(Some((
+                conn,
+                ConnError::Stream("undefined-condition", Some(text)),
+            )));
+        }
+    };
+    let mut out = format!(
+        "<resumed xmlns='{}' previd='{}' h='{}'/>",
+        sm::NS,
+        sm.id,
+        sm.inbound()
+    )
+    .into_bytes();
+    for u in sm.unacked() {
+        out.extend_from_slice(&u.bytes);
+    }
+    sm.requested = false;
+    s.out.clear();
+    s.dequeue(acked.into_iter().filter_map(|u| u.seq).collect())
+        .await;
+    if let Err(e) = conn.send(&out).await {
+        return Err(Some((conn, e.into())));
+    }
+    tracing::info!(jid = %s.full, peer = %conn.peer, "session resumed");
+    Ok(conn)
+}
+
+/// Writes what the session has for its client, asking for an
+/// acknowledgement when stream management is on.
 async fn write_out(s: &mut Session, conn: &mut Conn) -> Result<(), ConnError> {
     if s.out.is_empty() {
         return Ok(());
     }
+    if let Some(sm) = &mut s.sm {
+        if sm.unacked_len() > 0 && !sm.requested {
+            sm.requested = true;
+            s.out.extend_from_slice(b"<r xmlns='urn:xmpp:sm:3'/>");
+        }
+    }
     conn.send(&s.out).await?;
     s.out.clear();
-    written_offline(s).await;
+    let written = std::mem::take(&mut s.written);
+    s.dequeue(written).await;
     if s.out.capacity() > 16 * 1024 {
         s.out = Vec::new();
     }
@@ -188,10 +391,16 @@ async fn write_out(s: &mut Session, conn: &mut Conn) -> Result<(), ConnError> {
 }
 
 /// Handles every complete stanza the parser holds.
-async fn drain_parser(s: &mut Session, conn: &mut Conn) -> Result<(), ConnError> {
+async fn drain_parser(s: &mut Session, conn: &mut Conn, io: &mut Io<'_>) -> Result<(), ConnError> {
     while let Some(ev) = conn.parser.next_event()? {
         match ev {
-            Event::Stanza(st) => handle_stanza(s, st).await?,
+            Event::Stanza(st) if st.ns() == sm::NS => handle_sm(s, &st, io).await?,
+            Event::Stanza(st) => {
+                handle_stanza(s, st).await?;
+                if let Some(sm) = &mut s.sm {
+                    sm.handled();
+                }
+            }
             Event::StreamClose => return Err(ConnError::Closed),
             Event::StreamOpen(_) => {
                 return Err(ConnError::Stream(
@@ -204,19 +413,88 @@ async fn drain_parser(s: &mut Session, conn: &mut Conn) -> Result<(), ConnError>
     Ok(())
 }
 
+/// XEP-0198 elements from the client.
+async fn handle_sm(s: &mut Session, el: &Stanza, io: &mut Io<'_>) -> Result<(), ConnError> {
+    match el.name() {
+        "enable" if s.sm.is_none() => {
+            let resume = matches!(el.attr("resume").as_deref(), Some("true") | Some("1"));
+            let id = crate::util::random_id();
+            let max = s.shared.config.c2s.resume_timeout_secs;
+            let mut reply = format!("<enabled xmlns='{}' id='{id}'", sm::NS);
+            if resume {
+                reply.push_str(&format!(" resume='true' max='{max}'"));
+                if let Some(tx) = io.resume_tx.take() {
+                    s.shared
+                        .resumable
+                        .lock()
+                        .expect("resumable lock")
+                        .insert(id.clone(), (s.bare.clone(), tx));
+                }
+            }
+            reply.push_str("/>");
+            s.send_raw(reply.as_bytes());
+            s.sm = Some(StreamMgmt::new(id, resume));
+        }
+        "r" => match &s.sm {
+            Some(sm) => {
+                let a = format!("<a xmlns='{}' h='{}'/>", sm::NS, sm.inbound());
+                s.send_raw(a.as_bytes());
+            }
+            None => sm_failed(s, "unexpected-request"),
+        },
+        "a" => {
+            let Some(sm) = s.sm.as_mut() else {
+                sm_failed(s, "unexpected-request");
+                return Ok(());
+            };
+            let Some(h) = el.attr("h").and_then(|h| h.parse::<u32>().ok()) else {
+                return Err(ConnError::Stream(
+                    "undefined-condition",
+                    Some("<a/> needs a numeric h".into()),
+                ));
+            };
+            match sm.ack(h) {
+                Ok(acked) => {
+                    let seqs = acked.into_iter().filter_map(|u| u.seq).collect();
+                    s.dequeue(seqs).await;
+                }
+                Err(too_high) => {
+                    return Err(ConnError::Stream(
+                        "undefined-condition",
+                        Some(format!(
+                            "handled-count-too-high: h={} but only {} were sent",
+                            too_high.h, too_high.sent
+                        )),
+                    ))
+                }
+            }
+        }
+        // A second <enable/>, or <resume/> on a bound session.
+        _ => sm_failed(s, "unexpected-request"),
+    }
+    Ok(())
+}
+
+fn sm_failed(s: &mut Session, condition: &str) {
+    let f = format!(
+        "<failed xmlns='{}'><{condition} xmlns='{}'/></failed>",
+        sm::NS,
+        ns::STANZAS
+    );
+    s.send_raw(f.as_bytes());
+}
+
 async fn handle_outbound(s: &mut Session, m: Outbound) -> Result<(), ConnError> {
     match m {
-        Outbound::Stanza(bytes) => s.send(&bytes),
+        Outbound::Stanza(bytes) => s.send_shared(&bytes),
+        Outbound::Queued { seq, bytes } => {
+            s.send_queued(seq, &bytes);
+        }
         Outbound::Conflict => {
             return Err(ConnError::Stream(
                 "conflict",
                 Some("replaced by a new session".into()),
             ))
-        }
-        Outbound::CheckOffline => {
-            if s.available {
-                modules::offline::flush(s).await;
-            }
         }
     }
     Ok(())
@@ -262,18 +540,8 @@ fn from_is_ours(s: &Session, from: &str) -> bool {
     }
 }
 
-/// Offline messages now written to the socket leave the store.
-async fn written_offline(s: &mut Session) {
-    if s.offline_sent.is_empty() {
-        return;
-    }
-    let seqs = std::mem::take(&mut s.offline_sent);
-    if let Err(e) = s.shared.store.offline_delete(&s.bare, &seqs).await {
-        tracing::error!(error = %e, "could not delete delivered offline messages");
-    }
-}
-
-/// Cleans up when the session ends for any reason.
+/// Cleans up when the session ends for any reason. Queue entries it had
+/// but that were not acknowledged stay in the store for the next login.
 async fn end(s: &mut Session) {
     s.shared.router.unbind(&s.bare, s.conn_id);
     if s.available {

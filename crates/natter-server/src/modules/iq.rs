@@ -1,7 +1,7 @@
 //! IQ dispatch (RFC 6120 §8.2.3): to the server, to an account, or routed
 //! to a resource.
 
-use crate::c2s::session::{deliver_one, Session};
+use crate::c2s::session::Session;
 use crate::modules::{disco, last, roster, vcard};
 use crate::{ns, util};
 use natter_xml::{Element, Stanza};
@@ -213,7 +213,7 @@ fn route_to_resource(s: &mut Session, st: &Stanza, bare: &str, resource: &str, i
             s.send(&bytes);
             return;
         }
-        if deliver_one(&e.tx, &bytes) {
+        if e.mailbox.stanza(&bytes) {
             return;
         }
     }

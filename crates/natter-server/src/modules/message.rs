@@ -4,7 +4,7 @@
 //! The routing path never builds an XML tree: it reads the envelope, checks
 //! the direct children's names, and forwards the bytes with `from` stamped.
 
-use crate::c2s::session::{deliver_one, Session};
+use crate::c2s::session::Session;
 use crate::router::Outbound;
 use crate::server::Shared;
 use crate::{ns, util};
@@ -60,17 +60,7 @@ pub async fn from_client(s: &mut Session, st: &Stanza) {
     let bare = target.to_bare().as_str().to_owned();
     let resource = target.resource().map(|r| r.as_str().to_owned());
     let full = s.full.clone();
-    if let Err(cond) = route(
-        &s.shared,
-        &full,
-        &bare,
-        resource.as_deref(),
-        st,
-        Some(s.conn_id),
-        &mut s.out,
-    )
-    .await
-    {
+    if let Err(cond) = route(&s.shared, &full, &bare, resource.as_deref(), st).await {
         if ty != MsgType::Error {
             s.send(&util::bounce(st, &full, &to, "cancel", cond, None));
         }
@@ -78,94 +68,84 @@ pub async fn from_client(s: &mut Session, st: &Stanza) {
 }
 
 /// Routes a message from `from` to `bare` (and `resource`, if a full JID).
-/// Output for the sending session itself (`self_conn`) goes to `self_out`.
-/// `Err(condition)` when the sender must get an error.
+/// Chat and normal messages with content are first written to the
+/// recipient's durable queue (so the sender's acknowledgement means the
+/// message is safe), then handed to the available sessions, which remove
+/// it from the queue once their client has it. `Err(condition)` when the
+/// sender must get an error.
 pub async fn route(
     shared: &Shared,
     from: &str,
     bare: &str,
     resource: Option<&str>,
     st: &Stanza,
-    self_conn: Option<u64>,
-    self_out: &mut Vec<u8>,
 ) -> Result<(), &'static str> {
     let ty = MsgType::parse(st.stanza_type().as_deref());
-    let bytes = stamp(st, from, bare);
-    let give = |tx: &tokio::sync::mpsc::Sender<Outbound>, conn: u64, out: &mut Vec<u8>| -> bool {
-        if Some(conn) == self_conn {
-            out.extend_from_slice(&bytes);
-            true
-        } else {
-            deliver_one(tx, &bytes)
-        }
-    };
+    let (bytes, stanza_id) = stamp(st, from, bare);
+    let queued = matches!(ty, MsgType::Normal | MsgType::Chat) && storable(st);
     // Full JID of a connected resource: that resource (RFC 6121 §8.5.3.1).
     if let Some(r) = resource {
         if let Some(e) = shared.router.session(bare, r) {
-            if give(&e.tx, e.conn_id, self_out) {
+            if !queued {
+                e.mailbox.stanza(&bytes);
                 return Ok(());
             }
+            let seq = enqueue(shared, from, bare, st, &bytes, stanza_id.clone()).await?;
+            e.mailbox.deliver(Outbound::Queued { seq, bytes });
+            return Ok(());
         }
         if ty == MsgType::Groupchat {
             return Err("service-unavailable");
         }
     }
-    if ty == MsgType::Error {
+    let targets = shared.router.message_targets(bare);
+    match ty {
         // Errors to a missing resource or an unavailable account are dropped.
-        if resource.is_none() {
-            deliver_bare(shared, bare, &give, self_out);
+        MsgType::Error => {
+            if resource.is_none() {
+                targets.iter().for_each(|t| {
+                    t.stanza(&bytes);
+                });
+            }
+            return Ok(());
         }
-        return Ok(());
+        MsgType::Groupchat => return Err("service-unavailable"),
+        _ => {}
     }
-    if deliver_bare(shared, bare, &give, self_out) > 0 {
-        return if ty == MsgType::Groupchat {
-            Err("service-unavailable")
-        } else {
-            Ok(())
-        };
-    }
-    // Nobody available to take it now.
-    let exists =
-        shared.router.is_online(bare) || shared.store.account_exists(bare).await.unwrap_or(false);
-    if !exists {
+    if targets.is_empty() && !account_exists(shared, bare).await {
         return if ty == MsgType::Headline {
             Ok(())
         } else {
             Err("service-unavailable")
         };
     }
-    match ty {
-        MsgType::Groupchat => Err("service-unavailable"),
-        MsgType::Headline | MsgType::Error => Ok(()),
-        MsgType::Normal | MsgType::Chat => {
-            if storable(st) {
-                store_offline(shared, from, bare, &bytes).await
-            } else {
-                Ok(())
-            }
-        }
+    if !queued {
+        // Headlines, chat states and no-store messages: live or not at all.
+        targets.iter().for_each(|t| {
+            t.stanza(&bytes);
+        });
+        return Ok(());
     }
+    let seq = enqueue(shared, from, bare, st, &bytes, stanza_id.clone()).await?;
+    // Look again now that it is committed: a session that became available
+    // meanwhile either gets it here or finds it in its offline flush (it
+    // ignores a second copy of the same entry).
+    for t in shared.router.message_targets(bare) {
+        t.deliver(Outbound::Queued {
+            seq,
+            bytes: bytes.clone(),
+        });
+    }
+    Ok(())
 }
 
-/// Delivers to the available non-negative-priority sessions of `bare`.
-fn deliver_bare(
-    shared: &Shared,
-    bare: &str,
-    give: &impl Fn(&tokio::sync::mpsc::Sender<Outbound>, u64, &mut Vec<u8>) -> bool,
-    out: &mut Vec<u8>,
-) -> usize {
-    shared
-        .router
-        .sessions(bare)
-        .iter()
-        .filter(|e| e.available && e.priority >= 0)
-        .filter(|e| give(&e.tx, e.conn_id, out))
-        .count()
+async fn account_exists(shared: &Shared, bare: &str) -> bool {
+    shared.router.is_online(bare) || shared.store.account_exists(bare).await.unwrap_or(false)
 }
 
 /// The bytes to forward: `from` stamped, a server stanza-id added for
 /// chat and normal messages, and any stanza-id claiming to be ours removed.
-fn stamp(st: &Stanza, from: &str, bare: &str) -> Arc<[u8]> {
+fn stamp(st: &Stanza, from: &str, bare: &str) -> (Arc<[u8]>, String) {
     let ty = MsgType::parse(st.stanza_type().as_deref());
     let spoofed: Vec<usize> = st
         .children()
@@ -177,14 +157,16 @@ fn stamp(st: &Stanza, from: &str, bare: &str) -> Arc<[u8]> {
         .map(|(i, _)| i)
         .collect();
     let mut extra = Vec::new();
+    let mut id = String::new();
     if matches!(ty, MsgType::Normal | MsgType::Chat) {
+        id = util::random_id();
         extra.extend_from_slice(b"<stanza-id xmlns='urn:xmpp:sid:0' id='");
-        extra.extend_from_slice(util::random_id().as_bytes());
+        extra.extend_from_slice(id.as_bytes());
         extra.extend_from_slice(b"' by='");
         natter_xml::escape_attr(bare, &mut extra);
         extra.extend_from_slice(b"'/>");
     }
-    st.rewrite(Some(from), None, &spoofed, &extra).into()
+    (st.rewrite(Some(from), None, &spoofed, &extra).into(), id)
 }
 
 /// Whether a message is kept for an offline recipient: chat states alone and
@@ -210,34 +192,24 @@ fn storable(st: &Stanza) -> bool {
     })
 }
 
-async fn store_offline(
+/// Writes the message to the recipient's durable queue; its entry number.
+async fn enqueue(
     shared: &Shared,
     from: &str,
     bare: &str,
+    st: &Stanza,
     bytes: &Arc<[u8]>,
-) -> Result<(), &'static str> {
-    let stanza_id = Stanza::parse(bytes, ns::CLIENT)
-        .ok()
-        .and_then(|s| {
-            s.child("stanza-id", ns::SID)
-                .and_then(|c| c.attr(&s, "id"))
-                .map(|c| c.into_owned())
-        })
-        .unwrap_or_default();
+    stanza_id: String,
+) -> Result<u64, &'static str> {
     let msg = OfflineMessage {
         from: from.to_owned(),
         stanza_id,
         stamp_unix_ms: util::now_unix_ms(),
         stanza: bytes.to_vec(),
+        msg_id: st.id().map(|i| i.into_owned()).unwrap_or_default(),
     };
-    if let Err(e) = shared.store.offline_push(bare, &msg).await {
-        tracing::error!(error = %e, "offline store failed");
-        return Err("internal-server-error");
-    }
-    // A session may have become available while this was being written:
-    // make it look again so nothing waits until the next login.
-    for tx in shared.router.available(bare) {
-        let _ = tx.try_send(Outbound::CheckOffline);
-    }
-    Ok(())
+    shared.store.offline_push(bare, &msg).await.map_err(|e| {
+        tracing::error!(error = %e, "queueing a message failed");
+        "internal-server-error"
+    })
 }

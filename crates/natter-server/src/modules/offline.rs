@@ -1,19 +1,25 @@
-//! Offline messages (XEP-0160): delivered with a XEP-0203 delay stamp after
-//! the recipient's initial presence, then deleted from the store.
+//! Offline delivery (XEP-0160): after the initial presence, every entry of
+//! the account's durable queue goes to the client with a XEP-0203 delay
+//! stamp and the same XEP-0359 stanza-id. Entries leave the queue once the
+//! client has them (acknowledged with XEP-0198, or written to its socket).
 
 use crate::c2s::session::Session;
 use crate::{ns, util};
 use natter_xml::Stanza;
+use std::sync::Arc;
 
-/// Messages fetched from the store at a time.
+/// Entries fetched from the store at a time.
 const BATCH: usize = 500;
 
-/// Moves every queued message of the session's account to its client.
-/// They are deleted once written to the socket (`Session::written_offline`).
+/// Gives the session every queue entry after `flushed_upto` it does not have.
 pub async fn flush(s: &mut Session) {
-    let mut after = s.offline_sent.last().copied().unwrap_or(0);
     loop {
-        let batch = match s.shared.store.offline_fetch(&s.bare, after, BATCH).await {
+        let batch = match s
+            .shared
+            .store
+            .offline_fetch(&s.bare, s.flushed_upto, BATCH)
+            .await
+        {
             Ok(b) => b,
             Err(e) => {
                 tracing::error!(error = %e, "offline fetch failed");
@@ -22,7 +28,10 @@ pub async fn flush(s: &mut Session) {
         };
         let n = batch.len();
         for (seq, msg) in batch {
-            after = seq;
+            s.flushed_upto = seq;
+            if s.queued.contains(&seq) {
+                continue; // already delivered live on this session
+            }
             let mut delay = Vec::with_capacity(120);
             delay.extend_from_slice(b"<delay xmlns='");
             delay.extend_from_slice(ns::DELAY.as_bytes());
@@ -33,12 +42,11 @@ pub async fn flush(s: &mut Session) {
             delay.extend_from_slice(b"'>Offline Storage</delay>");
             match Stanza::parse(&msg.stanza, ns::CLIENT) {
                 Ok(st) => {
-                    let bytes = st.rewrite(None, None, &[], &delay);
-                    s.send(&bytes);
+                    let bytes: Arc<[u8]> = st.rewrite(None, None, &[], &delay).into();
+                    s.send_queued(seq, &bytes);
                 }
-                Err(e) => tracing::error!(error = %e, seq, "unreadable offline message skipped"),
+                Err(e) => tracing::error!(error = %e, seq, "unreadable queued message skipped"),
             }
-            s.offline_sent.push(seq);
         }
         if n < BATCH {
             return;

@@ -3,7 +3,7 @@
 
 use super::offline;
 use super::subscription::{self, deliver_to_available, Kind};
-use crate::c2s::session::{deliver_one, Session};
+use crate::c2s::session::Session;
 use crate::util;
 use natter_store::Subscription;
 use natter_xml::Stanza;
@@ -55,7 +55,7 @@ pub async fn from_client(s: &mut Session, st: &Stanza) {
                         if e.conn_id == s.conn_id {
                             s.send(&bytes);
                         } else {
-                            deliver_one(&e.tx, &bytes);
+                            e.mailbox.stanza(&bytes);
                         }
                     }
                 }
@@ -196,7 +196,7 @@ pub async fn went_unavailable(s: &mut Session, st: Option<&Stanza>) {
         let me = s.bare.clone();
         for e in s.shared.router.sessions(&me) {
             if e.available {
-                deliver_one(&e.tx, &bytes);
+                e.mailbox.stanza(&bytes);
             }
         }
         if st.is_some() {
@@ -209,7 +209,7 @@ pub async fn went_unavailable(s: &mut Session, st: Option<&Stanza>) {
             match j.resource() {
                 Some(r) => {
                     if let Some(e) = s.shared.router.session(&bare, r.as_str()) {
-                        deliver_one(&e.tx, &bytes);
+                        e.mailbox.stanza(&bytes);
                     }
                 }
                 None => deliver_to_available(s, &bare, &bytes),

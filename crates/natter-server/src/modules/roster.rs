@@ -2,7 +2,7 @@
 
 use super::iq::Reply;
 use super::subscription::{self, Kind};
-use crate::c2s::session::{deliver_one, Session};
+use crate::c2s::session::Session;
 use crate::{ns, util};
 use natter_store::{RosterItem, StoreError, Subscription};
 use natter_xml::{Element, Stanza};
@@ -195,7 +195,7 @@ pub fn push(s: &mut Session, owner: &str, item: Element, ver: u64) {
         if e.conn_id == s.conn_id {
             s.send(&out);
         } else {
-            deliver_one(&e.tx, &Arc::from(out));
+            e.mailbox.stanza(&Arc::from(out));
         }
     }
 }

@@ -3,7 +3,7 @@
 //! (outbound) and the contact (inbound). Both accounts are local.
 
 use super::roster::save_and_push;
-use crate::c2s::session::{deliver_one, Session};
+use crate::c2s::session::Session;
 
 use natter_store::{RosterItem, Subscription};
 use natter_xml::Stanza;
@@ -249,7 +249,7 @@ pub fn deliver_to_available(s: &mut Session, to: &str, bytes: &Arc<[u8]>) {
         if e.conn_id == s.conn_id {
             s.send(bytes);
         } else {
-            deliver_one(&e.tx, bytes);
+            e.mailbox.stanza(bytes);
         }
     }
 }

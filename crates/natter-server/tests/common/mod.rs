@@ -124,6 +124,8 @@ pub struct Client {
     pub tcp: ClientIo,
     pub parser: StreamParser,
     pub jid: String,
+    /// Stanzas (message, presence, iq) received: the XEP-0198 `h` once reset at `<enabled/>`.
+    pub handled: u32,
 }
 
 impl Client {
@@ -133,6 +135,7 @@ impl Client {
             tcp: ClientIo::Tcp(tcp),
             parser: StreamParser::new(Limits::default()),
             jid: String::new(),
+            handled: 0,
         }
     }
 
@@ -145,6 +148,7 @@ impl Client {
             tcp: ClientIo::Tls(Box::new(tls)),
             parser: StreamParser::new(Limits::default()),
             jid: String::new(),
+            handled: 0,
         }
     }
 
@@ -203,7 +207,16 @@ impl Client {
     pub async fn event(&mut self) -> Option<Event> {
         loop {
             match self.parser.next_event() {
-                Ok(Some(ev)) => return Some(ev),
+                Ok(Some(ev)) => {
+                    if let Event::Stanza(s) = &ev {
+                        if s.ns() == "jabber:client"
+                            && matches!(s.name(), "message" | "presence" | "iq")
+                        {
+                            self.handled = self.handled.wrapping_add(1);
+                        }
+                    }
+                    return Some(ev);
+                }
                 Ok(None) => {}
                 Err(e) => panic!("server sent bad XML: {e}"),
             }
