@@ -305,3 +305,34 @@ async fn slow_reader_is_cut_and_loses_nothing() {
     assert_eq!(got.len(), 50);
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn sender_can_ask_whether_a_message_is_still_queued() {
+    let srv = setup().await;
+    let mut a = Client::online(srv.addr, "alice", "pw", "a").await;
+    send_n(&mut a, 0, 2).await;
+    let ask = |id: &str, q: &str| {
+        format!("<iq type='get' id='{q}' to='bob@localhost'><queued xmlns='urn:natter:queue:0' id='{id}'/></iq>")
+    };
+    let state = |r: &Stanza| {
+        r.element()
+            .unwrap()
+            .get_child("queued", "urn:natter:queue:0")
+            .and_then(|q| q.attr("state").map(str::to_owned))
+    };
+    let r = a.iq("q1", &ask("m1", "q1")).await;
+    assert_eq!(state(&r).as_deref(), Some("queued"), "{}", text(&r));
+    let r = a.iq("q2", &ask("nope", "q2")).await;
+    assert_eq!(state(&r).as_deref(), Some("not-queued"));
+    // Another sender cannot see Alice's messages.
+    let mut b = Client::login(srv.addr, "bob", "pw", "b").await;
+    let r = b.iq("q3", "<iq type='get' id='q3' to='bob@localhost'><queued xmlns='urn:natter:queue:0' id='m1'/></iq>").await;
+    assert_eq!(state(&r).as_deref(), Some("not-queued"));
+    // Once Bob's client has it: not queued any more (two ticks).
+    b.send("<presence/>").await;
+    messages(&mut b, 2).await;
+    wait_queue(&srv, "bob@localhost", 0).await;
+    let r = a.iq("q4", &ask("m1", "q4")).await;
+    assert_eq!(state(&r).as_deref(), Some("not-queued"));
+    srv.stop().await;
+}

@@ -20,10 +20,11 @@ pub const SERVER_FEATURES: &[&str] = &[
     ns::LAST,
     ns::VERSION,
     ns::OFFLINE,
-    ns::VCARD,
+    super::queue::NS,
     ns::PING,
     ns::SID,
     ns::TIME,
+    ns::VCARD,
 ];
 
 /// Features of an account's bare JID.
@@ -111,7 +112,7 @@ mod tests {
         let mut v = SERVER_FEATURES.to_vec();
         v.sort_unstable();
         v.dedup();
-        assert_eq!(v.len(), SERVER_FEATURES.len());
+        assert_eq!(v, SERVER_FEATURES);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! to a resource.
 
 use crate::c2s::session::Session;
-use crate::modules::{disco, last, roster, vcard};
+use crate::modules::{disco, last, queue, roster, vcard};
 use crate::{ns, util};
 use natter_xml::{Element, Stanza};
 use std::sync::Arc;
@@ -192,6 +192,7 @@ async fn account_iq(
         ("query", ns::ROSTER) if own => roster::handle(s, st, set).await,
         ("query", ns::ROSTER) => Reply::error("auth", "forbidden"),
         ("vCard", ns::VCARD) => vcard::handle(s, st, owner, set).await,
+        ("queued", queue::NS) if !set && !no_to => queue::handle(s, st, owner).await,
         ("query", ns::LAST) if !own && !set => last::of_contact(s, owner).await,
         ("query", ns::DISCO_INFO) if !set && !no_to => disco::account_info(s, owner).await,
         ("query", ns::DISCO_ITEMS) if !set && !no_to => {

@@ -6,6 +6,7 @@ pub mod last;
 pub mod message;
 pub mod offline;
 pub mod presence;
+pub mod queue;
 pub mod roster;
 pub mod subscription;
 pub mod vcard;
