@@ -63,6 +63,8 @@ class Natterd:
     data_dir: Path
     c2s_port: int = field(default_factory=free_port)
     c2s_tls_port: int = field(default_factory=free_port)
+    #: Extra lines appended to the ``[c2s]`` table, e.g. ``"resume_timeout_secs = 2\n"``.
+    c2s_extra: str = ""
     proc: subprocess.Popen | None = None
     log_lines: list[str] = field(default_factory=list)
     _serving: threading.Event = field(default_factory=threading.Event)
@@ -82,6 +84,7 @@ class Natterd:
             f'c2s_tls = "127.0.0.1:{self.c2s_tls_port}"\n'
             "[c2s]\n"
             "require_tls = true\n"
+            + self.c2s_extra
         )
 
     def cli(self, *args: str, stdin: str | None = None) -> str:
@@ -125,6 +128,19 @@ class Natterd:
                 if "natterd serving" in line:
                     self._serving.set()
         self._serving.set()  # EOF: let start() notice the exit
+
+    async def wait_log(self, *needles: str, timeout: float = STEP_TIMEOUT,
+                       start: int = 0) -> str:
+        """Waits for a log line (from index ``start``) containing every needle."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for line in self.log_lines[start:]:
+                if all(n in line for n in needles):
+                    return line
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no natterd log line with {needles} within {timeout}s:\n"
+                                   + self.log_tail())
+            await asyncio.sleep(0.05)
 
     def log_tail(self, n: int = 40) -> str:
         return "".join(self.log_lines[-n:])

@@ -336,3 +336,29 @@ async fn sender_can_ask_whether_a_message_is_still_queued() {
     assert_eq!(state(&r).as_deref(), Some("not-queued"));
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn server_asks_again_while_stanzas_stay_unacked() {
+    let srv = setup().await;
+    let mut a = Client::online(srv.addr, "alice", "pw", "a").await;
+    let mut b = Client::online(srv.addr, "bob", "pw", "b").await;
+    enable(&mut b, false).await;
+    send_n(&mut a, 0, 3).await;
+    let mut requests = 0;
+    let mut got = 0;
+    while got < 3 || requests == 0 {
+        let s = b.stanza().await;
+        match s.name() {
+            "message" => got += 1,
+            "r" => requests += 1,
+            _ => {}
+        }
+    }
+    // Acknowledge only the first: the server must ask for the rest.
+    b.send(format!("<a xmlns='{SM}' h='1'/>")).await;
+    let again = b.expect("another <r/>", |s| s.name() == "r").await;
+    assert_eq!(again.ns(), SM);
+    b.send(format!("<a xmlns='{SM}' h='3'/>")).await;
+    wait_queue(&srv, "bob@localhost", 0).await;
+    srv.stop().await;
+}

@@ -455,6 +455,12 @@ async fn handle_sm(s: &mut Session, el: &Stanza, io: &mut Io<'_>) -> Result<(), 
             };
             match sm.ack(h) {
                 Ok(acked) => {
+                    // Stanzas written while the last request was out are not
+                    // covered by this answer: ask again so none stays unacked.
+                    if sm.unacked_len() > 0 && !sm.requested {
+                        sm.requested = true;
+                        s.send_raw(b"<r xmlns='urn:xmpp:sm:3'/>");
+                    }
                     let seqs = acked.into_iter().filter_map(|u| u.seq).collect();
                     s.dequeue(seqs).await;
                 }
