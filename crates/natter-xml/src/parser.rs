@@ -80,7 +80,10 @@ enum Phase {
     Closed,
 }
 
-const BUF_KEEP: usize = 4096;
+/// Buffer capacity kept once everything fed was consumed. Zero: an idle
+/// connection holds no read buffer at all (one allocation per read for a
+/// busy one is far cheaper than the read itself).
+const BUF_KEEP: usize = 0;
 
 /// Incremental parser for one XMPP stream: [`feed`](Self::feed) bytes,
 /// then call [`next_event`](Self::next_event) until it returns `Ok(None)`.

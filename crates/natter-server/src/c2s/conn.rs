@@ -5,7 +5,7 @@ use super::transport::Transport;
 use natter_xml::{Event, Limits, StreamParser, XmlError};
 use std::io;
 use std::net::SocketAddr;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWriteExt};
 
 /// Why a connection ends.
 #[derive(Debug)]
@@ -84,16 +84,54 @@ impl Conn {
         }
     }
 
-    /// Reads once from the socket into the parser.
+    /// Reads once from the socket into the parser. The read buffer lives
+    /// on the stack only while data is copied, never while the connection
+    /// waits: an idle connection holds no read buffer.
     pub async fn fill(&mut self) -> Result<(), ConnError> {
-        let mut buf = [0u8; READ_CHUNK];
-        let n = self.io.read(&mut buf).await?;
-        if n == 0 {
-            // The socket ended without a closing stream tag.
-            return Err(ConnError::Io(io::ErrorKind::UnexpectedEof.into()));
+        loop {
+            match self.try_fill()? {
+                Some(0) => {
+                    // The socket ended without a closing stream tag.
+                    return Err(ConnError::Io(io::ErrorKind::UnexpectedEof.into()));
+                }
+                Some(_) => return Ok(()),
+                None => self.readable().await?,
+            }
         }
+    }
+
+    /// Reads what is available without waiting; None when nothing is.
+    fn try_fill(&mut self) -> io::Result<Option<usize>> {
+        let mut buf = [0u8; READ_CHUNK];
+        let n = match &mut self.io {
+            Transport::Plain(tcp) => match tcp.try_read(&mut buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(e) => return Err(e),
+            },
+            io => {
+                // TLS may hold decrypted bytes already: poll once without a
+                // real waker; `readable` does the waiting.
+                let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+                let mut rb = tokio::io::ReadBuf::new(&mut buf);
+                match std::pin::Pin::new(io).poll_read(&mut cx, &mut rb) {
+                    std::task::Poll::Ready(Ok(())) => rb.filled().len(),
+                    std::task::Poll::Ready(Err(e)) => return Err(e),
+                    std::task::Poll::Pending => return Ok(None),
+                }
+            }
+        };
         self.parser.feed(&buf[..n]);
-        Ok(())
+        Ok(Some(n))
+    }
+
+    /// Waits until the socket has something to read.
+    async fn readable(&self) -> io::Result<()> {
+        match &self.io {
+            Transport::Plain(tcp) => tcp.readable().await,
+            Transport::Tls(tls) => tls.get_ref().0.readable().await,
+            Transport::Detached => Err(io::ErrorKind::NotConnected.into()),
+        }
     }
 
     pub async fn send(&mut self, bytes: &[u8]) -> io::Result<()> {

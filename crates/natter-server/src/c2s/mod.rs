@@ -26,7 +26,8 @@ pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, direct
     let _alive = shared.alive.clone();
     let io = if direct_tls {
         let Some(setup) = &shared.tls else { return };
-        match tokio::time::timeout(Duration::from_secs(30), setup.acceptor.accept(tcp)).await {
+        let accept = Box::pin(setup.acceptor.accept(tcp)); // boxed: freed after the handshake
+        match tokio::time::timeout(Duration::from_secs(30), accept).await {
             Ok(Ok(tls)) => Transport::Tls(Box::new(tls)),
             Ok(Err(e)) => {
                 tracing::debug!(%peer, error = %e, "TLS handshake failed");
@@ -46,16 +47,19 @@ pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, direct
     let mut shutdown = shared.shutdown.clone();
     let timeout = Duration::from_secs(shared.config.c2s.negotiation_timeout_secs);
     let result = tokio::select! {
-        r = tokio::time::timeout(timeout, negotiate::negotiate(&shared, &mut conn)) => match r {
+        // Boxed: the negotiation's state is freed once it is done.
+        r = tokio::time::timeout(timeout, Box::pin(negotiate::negotiate(&shared, &mut conn))) => match r {
             Ok(r) => r,
             Err(_) => Err(ConnError::Stream("connection-timeout", Some("negotiation took too long".into()))),
         },
         _ = shutdown.changed() => Err(ConnError::Stream("system-shutdown", None)),
     };
     match result {
-        Ok(negotiate::Negotiated::Bound(bound)) => session::run(shared, conn, bound).await,
+        Ok(negotiate::Negotiated::Bound(bound)) => {
+            Box::pin(session::run(shared, conn, bound)).await
+        }
         Ok(negotiate::Negotiated::Resumed) => {} // the resumed session owns the socket now
-        Err(e) => finish(&shared, &mut conn, e).await,
+        Err(e) => Box::pin(finish(&shared, &mut conn, e)).await,
     }
 }
 

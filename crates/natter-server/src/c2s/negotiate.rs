@@ -454,7 +454,7 @@ async fn resume(
     };
     match tx
         .send(ResumeRequest {
-            conn: conn.take(),
+            conn: Box::new(conn.take()),
             h,
         })
         .await
@@ -462,7 +462,7 @@ async fn resume(
         Ok(()) => Ok(true),
         Err(tokio::sync::mpsc::error::SendError(req)) => {
             // The session ended meanwhile: take the connection back.
-            *conn = req.conn;
+            *conn = *req.conn;
             sm_failed(conn, "item-not-found", None).await?;
             Ok(false)
         }

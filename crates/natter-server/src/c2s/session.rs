@@ -24,7 +24,8 @@ const BATCH: usize = 64;
 
 /// A new connection asking to take over a detached (or dying) session.
 pub struct ResumeRequest {
-    pub conn: Conn,
+    /// Boxed: the resumption channel's slots stay small.
+    pub conn: Box<Conn>,
     /// The client's count of stanzas it received (XEP-0198 `h`).
     pub h: u32,
 }
@@ -76,6 +77,13 @@ impl Session {
     /// Queues a message that is entry `seq` of this account's durable queue;
     /// false if this session already had it.
     pub fn send_queued(&mut self, seq: u64, bytes: &Arc<[u8]>) -> bool {
+        // The offline flush saw every entry up to `flushed_upto` (entries are
+        // committed in seq order) and gave each to this client; one no longer
+        // in `queued` was acknowledged since: a late live copy must not
+        // deliver it again.
+        if seq <= self.flushed_upto && !self.queued.contains(&seq) {
+            return false;
+        }
         if !self.queued.insert(seq) {
             return false;
         }
@@ -172,40 +180,43 @@ pub async fn run(shared: Arc<Shared>, conn: Conn, bound: Bound) {
     natter_xml::escape_text(&s.full, &mut reply);
     reply.extend_from_slice(b"</jid></bind></iq>");
     s.send_raw(&reply);
-    let (resume_tx, mut resume_rx) = mpsc::channel(1);
     let mut io = Io {
         rx: &mut rx,
-        resume_rx: &mut resume_rx,
-        resume_tx: Some(resume_tx),
+        resume_rx: None,
         overflow: &overflow,
     };
-    let ended = session_loop(&mut s, conn, &mut io).await;
+    let ended = Box::pin(session_loop(&mut s, conn, &mut io)).await;
     shared
         .resumable
         .lock()
         .expect("resumable lock")
         .remove(s.sm.as_ref().map(|sm| sm.id.as_str()).unwrap_or(""));
-    end(&mut s).await;
-    if let Some((mut conn, e)) = ended {
-        // Anything the session still had for its client goes out first.
-        if !matches!(e, ConnError::Io(_)) && !s.out.is_empty() {
-            let out = std::mem::take(&mut s.out);
-            if conn.send(&out).await.is_ok() {
-                let written = std::mem::take(&mut s.written);
-                s.dequeue(written).await;
-            }
-        }
-        super::finish(&shared, &mut conn, e).await;
+    Box::pin(end(&mut s)).await;
+    if let Some((conn, e)) = ended {
+        Box::pin(close(&mut s, conn, e)).await;
     }
     tracing::info!(jid = %s.full, "session ended");
+}
+
+/// Ends the connection of an ended session: anything it still had for its
+/// client goes out first, then the stream error or close.
+async fn close(s: &mut Session, mut conn: Conn, e: ConnError) {
+    if !matches!(e, ConnError::Io(_)) && !s.out.is_empty() {
+        let out = std::mem::take(&mut s.out);
+        if conn.send(&out).await.is_ok() {
+            let written = std::mem::take(&mut s.written);
+            s.dequeue(written).await;
+        }
+    }
+    super::finish(&s.shared, &mut conn, e).await;
 }
 
 /// The channels a session listens on besides its socket.
 struct Io<'a> {
     rx: &'a mut mpsc::Receiver<Outbound>,
-    resume_rx: &'a mut mpsc::Receiver<ResumeRequest>,
-    /// Handed to the resumption registry when the client enables it.
-    resume_tx: Option<mpsc::Sender<ResumeRequest>>,
+    /// Where resumptions arrive, once the client enabled them (made then,
+    /// so sessions without resumption pay nothing for it).
+    resume_rx: Option<mpsc::Receiver<ResumeRequest>>,
     overflow: &'a Notify,
 }
 
@@ -222,9 +233,9 @@ async fn session_loop(s: &mut Session, conn: Conn, io: &mut Io<'_>) -> Option<(C
             tokio::select! {
                 biased;
                 _ = shutdown.changed() => return None,
-                r = io.resume_rx.recv() => {
+                r = next_resume(&mut io.resume_rx) => {
                     if let Some(req) = r {
-                        match resume(s, req).await {
+                        match Box::pin(resume(s, req)).await {
                             Ok(c) => {
                                 conn = Some(c);
                                 detached_until = None;
@@ -250,7 +261,7 @@ async fn session_loop(s: &mut Session, conn: Conn, io: &mut Io<'_>) -> Option<(C
         match step {
             Ok(Some(req)) => {
                 // A new connection took over: the old one is dropped.
-                match resume(s, req).await {
+                match Box::pin(resume(s, req)).await {
                     Ok(c) => conn = Some(c),
                     Err(ended) => return ended,
                 }
@@ -287,7 +298,7 @@ async fn attached_step(
         biased;
         _ = shutdown.changed() => Err(ConnError::Stream("system-shutdown", None)),
         _ = io.overflow.notified() => Err(too_slow()),
-        r = io.resume_rx.recv() => Ok(r),
+        r = next_resume(&mut io.resume_rx) => Ok(r),
         m = io.rx.recv() => {
             let Some(m) = m else {
                 // The router dropped us: another session took the resource.
@@ -313,6 +324,14 @@ async fn attached_step(
     }
 }
 
+/// The next resumption request; never, when resumption is not enabled.
+async fn next_resume(rx: &mut Option<mpsc::Receiver<ResumeRequest>>) -> Option<ResumeRequest> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 fn too_slow() -> ConnError {
     ConnError::Stream(
         "policy-violation",
@@ -330,7 +349,8 @@ fn over_limit(s: &Session) -> bool {
 
 /// Takes over `req.conn` for this session (XEP-0198 §5).
 async fn resume(s: &mut Session, req: ResumeRequest) -> Result<Conn, Option<(Conn, ConnError)>> {
-    let ResumeRequest { mut conn, h } = req;
+    let ResumeRequest { conn, h } = req;
+    let mut conn = *conn;
     let Some(sm) = s.sm.as_mut() else {
         return Err(Some((conn, ConnError::Stream("undefined-condition", None))));
     };
@@ -381,11 +401,11 @@ async fn write_out(s: &mut Session, conn: &mut Conn) -> Result<(), ConnError> {
         }
     }
     conn.send(&s.out).await?;
-    s.out.clear();
+    // Released, not cleared: an idle session keeps no write buffer.
+    s.out = Vec::new();
     let written = std::mem::take(&mut s.written);
-    s.dequeue(written).await;
-    if s.out.capacity() > 16 * 1024 {
-        s.out = Vec::new();
+    if !written.is_empty() {
+        Box::pin(s.dequeue(written)).await;
     }
     Ok(())
 }
@@ -394,9 +414,11 @@ async fn write_out(s: &mut Session, conn: &mut Conn) -> Result<(), ConnError> {
 async fn drain_parser(s: &mut Session, conn: &mut Conn, io: &mut Io<'_>) -> Result<(), ConnError> {
     while let Some(ev) = conn.parser.next_event()? {
         match ev {
-            Event::Stanza(st) if st.ns() == sm::NS => handle_sm(s, &st, io).await?,
+            Event::Stanza(st) if st.ns() == sm::NS => Box::pin(handle_sm(s, &st, io)).await?,
             Event::Stanza(st) => {
-                handle_stanza(s, st).await?;
+                // Boxed: the handlers' state exists only while one runs, so
+                // an idle session's future stays small.
+                Box::pin(handle_stanza(s, st)).await?;
                 if let Some(sm) = &mut s.sm {
                     sm.handled();
                 }
@@ -423,13 +445,13 @@ async fn handle_sm(s: &mut Session, el: &Stanza, io: &mut Io<'_>) -> Result<(), 
             let mut reply = format!("<enabled xmlns='{}' id='{id}'", sm::NS);
             if resume {
                 reply.push_str(&format!(" resume='true' max='{max}'"));
-                if let Some(tx) = io.resume_tx.take() {
-                    s.shared
-                        .resumable
-                        .lock()
-                        .expect("resumable lock")
-                        .insert(id.clone(), (s.bare.clone(), tx));
-                }
+                let (tx, rx) = mpsc::channel(1);
+                io.resume_rx = Some(rx);
+                s.shared
+                    .resumable
+                    .lock()
+                    .expect("resumable lock")
+                    .insert(id.clone(), (s.bare.clone(), tx));
             }
             reply.push_str("/>");
             s.send_raw(reply.as_bytes());

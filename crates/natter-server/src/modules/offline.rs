@@ -28,8 +28,8 @@ pub async fn flush(s: &mut Session) {
         };
         let n = batch.len();
         for (seq, msg) in batch {
-            s.flushed_upto = seq;
             if s.queued.contains(&seq) {
+                s.flushed_upto = seq;
                 continue; // already delivered live on this session
             }
             let mut delay = Vec::with_capacity(120);
@@ -47,6 +47,7 @@ pub async fn flush(s: &mut Session) {
                 }
                 Err(e) => tracing::error!(error = %e, seq, "unreadable queued message skipped"),
             }
+            s.flushed_upto = seq;
         }
         if n < BATCH {
             return;
