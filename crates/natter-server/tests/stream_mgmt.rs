@@ -362,3 +362,23 @@ async fn server_asks_again_while_stanzas_stay_unacked() {
     wait_queue(&srv, "bob@localhost", 0).await;
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn unanswered_requests_of_a_dead_session_get_an_error() {
+    let srv = setup().await;
+    let mut a = Client::online(srv.addr, "alice", "pw", "a").await;
+    enable(&mut a, false).await;
+    let mut b = Client::online(srv.addr, "bob", "pw", "b").await;
+    b.send("<iq type='get' id='lost' to='alice@localhost/a'><ping xmlns='urn:xmpp:ping'/></iq>")
+        .await;
+    a.expect("the ping", |s| s.id().as_deref() == Some("lost"))
+        .await;
+    drop(a); // never answered, never acknowledged
+    let e = b
+        .expect("error", |s| s.id().as_deref() == Some("lost"))
+        .await;
+    assert_eq!(e.stanza_type().as_deref(), Some("error"));
+    assert!(text(&e).contains("service-unavailable"), "{}", text(&e));
+    assert_eq!(e.from().as_deref(), Some("alice@localhost/a"));
+    srv.stop().await;
+}

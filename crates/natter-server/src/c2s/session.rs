@@ -192,6 +192,19 @@ pub async fn run(shared: Arc<Shared>, conn: Conn, bound: Bound) {
         .expect("resumable lock")
         .remove(s.sm.as_ref().map(|sm| sm.id.as_str()).unwrap_or(""));
     Box::pin(end(&mut s)).await;
+    // Requests that will never be answered: unacknowledged (XEP-0198 §5)
+    // or still in the mailbox. Their senders get an error instead of silence.
+    rx.close();
+    let mut lost: Vec<Arc<[u8]>> =
+        s.sm.as_mut()
+            .map(|sm| sm.take_unacked().into_iter().map(|u| u.bytes).collect())
+            .unwrap_or_default();
+    while let Ok(m) = rx.try_recv() {
+        if let Outbound::Stanza(b) = m {
+            lost.push(b);
+        }
+    }
+    bounce_requests(&s, &lost);
     if let Some((conn, e)) = ended {
         Box::pin(close(&mut s, conn, e)).await;
     }
@@ -565,6 +578,38 @@ fn from_is_ours(s: &Session, from: &str) -> bool {
     match jid::Jid::new(from) {
         Ok(j) => j.as_str() == s.full || j.as_str() == s.bare,
         Err(_) => false,
+    }
+}
+
+/// Answers IQ requests among `stanzas` (never delivered to this session's
+/// client) with `service-unavailable` to their senders.
+fn bounce_requests(s: &Session, stanzas: &[Arc<[u8]>]) {
+    for bytes in stanzas {
+        let Ok(st) = Stanza::parse(bytes, ns::CLIENT) else {
+            continue;
+        };
+        let is_request = matches!(st.stanza_type().as_deref(), Some("get") | Some("set"));
+        if st.name() != "iq" || !is_request {
+            continue;
+        }
+        let Some(sender) = st.from().and_then(|f| jid::Jid::new(&f).ok()) else {
+            continue;
+        };
+        let (Some(_), Some(resource)) = (sender.node(), sender.resource()) else {
+            continue;
+        };
+        let bare = sender.to_bare();
+        if let Some(e) = s.shared.router.session(bare.as_str(), resource.as_str()) {
+            let err = crate::util::bounce(
+                &st,
+                sender.as_str(),
+                &s.full,
+                "cancel",
+                "service-unavailable",
+                None,
+            );
+            e.mailbox.stanza(&Arc::from(err));
+        }
     }
 }
 
