@@ -188,6 +188,20 @@ impl Store {
         dispatch!(self.offline_push(owner, msg))
     }
 
+    /// Like `offline_push`, for a recipient that may not exist: the write is
+    /// queued at once, so calls made in order commit in that order (seq
+    /// order) however the returned futures are awaited; resolves after the
+    /// commit to the seq, or `None` when `owner` has no account.
+    pub fn offline_push_if_account(
+        &self,
+        owner: &str,
+        msg: &OfflineMessage,
+    ) -> impl std::future::Future<Output = Result<Option<u64>, StoreError>> + Send + 'static {
+        match &self.0 {
+            Inner::Sqlite(s) => s.offline_push_if_account(owner, msg),
+        }
+    }
+
     /// Up to `limit` of the owner's messages with seq `> after_seq`, in
     /// seq (= arrival) order. Start with `after_seq = 0`.
     pub async fn offline_fetch(

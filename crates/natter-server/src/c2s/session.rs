@@ -9,11 +9,12 @@ use super::conn::{Conn, ConnError};
 use super::negotiate::Bound;
 use super::sm::{self, StreamMgmt};
 use crate::modules;
+use crate::modules::message::Plan;
 use crate::ns;
 use crate::router::{Entry, Mailbox, Outbound};
 use crate::server::Shared;
 use natter_xml::{Event, Stanza};
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, Notify};
@@ -21,6 +22,8 @@ use tokio::time::Instant;
 
 /// Mailbox messages taken in one go before writing.
 const BATCH: usize = 64;
+/// Messages from one client whose queue commits may be in flight at once.
+const PIPELINE: usize = 64;
 
 /// A new connection asking to take over a detached (or dying) session.
 pub struct ResumeRequest {
@@ -55,6 +58,9 @@ pub struct Session {
     written: Vec<u64>,
     /// The highest queue entry the offline flush has looked at.
     pub flushed_upto: u64,
+    /// Messages from the client in order, some waiting for their queue
+    /// commit: carried out (and counted for XEP-0198) strictly in order.
+    pub pipeline: VecDeque<Plan>,
 }
 
 impl Session {
@@ -172,6 +178,7 @@ pub async fn run(shared: Arc<Shared>, conn: Conn, bound: Bound) {
         queued: HashSet::new(),
         written: Vec::new(),
         flushed_upto: 0,
+        pipeline: VecDeque::new(),
     };
     tracing::info!(jid = %s.full, peer = %conn.peer, "session bound");
     let mut reply = b"<iq type='result' id='".to_vec();
@@ -271,6 +278,11 @@ async fn session_loop(s: &mut Session, conn: Conn, io: &mut Io<'_>) -> Option<(C
             continue;
         };
         let step = attached_step(s, c, io, &mut shutdown).await;
+        if !s.pipeline.is_empty() {
+            // Whatever happens next, messages already read are carried out
+            // (their commits are under way) and counted before it.
+            Box::pin(flush_pipeline(s)).await;
+        }
         match step {
             Ok(Some(req)) => {
                 // A new connection took over: the old one is dropped.
@@ -312,6 +324,13 @@ async fn attached_step(
         _ = shutdown.changed() => Err(ConnError::Stream("system-shutdown", None)),
         _ = io.overflow.notified() => Err(too_slow()),
         r = next_resume(&mut io.resume_rx) => Ok(r),
+        r = front_commit(&mut s.pipeline), if matches!(s.pipeline.front(), Some(Plan::Commit(_))) => {
+            if let Some(Plan::Commit(p)) = s.pipeline.pop_front() {
+                carry_out(s, p, r);
+            }
+            advance(s).await;
+            Ok(None)
+        }
         m = io.rx.recv() => {
             let Some(m) = m else {
                 // The router dropped us: another session took the resource.
@@ -427,8 +446,24 @@ async fn write_out(s: &mut Session, conn: &mut Conn) -> Result<(), ConnError> {
 async fn drain_parser(s: &mut Session, conn: &mut Conn, io: &mut Io<'_>) -> Result<(), ConnError> {
     while let Some(ev) = conn.parser.next_event()? {
         match ev {
-            Event::Stanza(st) if st.ns() == sm::NS => Box::pin(handle_sm(s, &st, io)).await?,
+            Event::Stanza(st) if st.ns() == sm::NS => {
+                // An <r/> is answered for everything sent before it: the
+                // messages in flight are committed first.
+                Box::pin(flush_pipeline(s)).await;
+                Box::pin(handle_sm(s, &st, io)).await?
+            }
+            Event::Stanza(st) if st.name() == "message" && st.ns() == ns::CLIENT => {
+                check_from(s, &st)?;
+                let plan = modules::message::plan(s, st);
+                s.pipeline.push_back(plan);
+                advance(s).await;
+                if s.pipeline.len() >= PIPELINE {
+                    Box::pin(finish_one(s)).await;
+                }
+            }
             Event::Stanza(st) => {
+                // Everything else is handled after the messages before it.
+                Box::pin(flush_pipeline(s)).await;
                 // Boxed: the handlers' state exists only while one runs, so
                 // an idle session's future stays small.
                 Box::pin(handle_stanza(s, st)).await?;
@@ -549,16 +584,8 @@ async fn handle_stanza(s: &mut Session, st: Stanza) -> Result<(), ConnError> {
             Some(format!("<{}/> in {} is not supported", st.name(), st.ns())),
         ));
     }
-    if let Some(from) = st.from() {
-        if !from_is_ours(s, &from) {
-            return Err(ConnError::Stream(
-                "invalid-from",
-                Some(format!("you are {}", s.full)),
-            ));
-        }
-    }
+    check_from(s, &st)?;
     match st.name() {
-        "message" => modules::message::from_client(s, &st).await,
         "presence" => modules::presence::from_client(s, &st).await,
         "iq" => modules::iq::from_client(s, &st).await,
         other => {
@@ -569,6 +596,80 @@ async fn handle_stanza(s: &mut Session, st: Stanza) -> Result<(), ConnError> {
         }
     }
     Ok(())
+}
+
+/// A client may only send as itself (RFC 6120 §8.1.2.1).
+fn check_from(s: &Session, st: &Stanza) -> Result<(), ConnError> {
+    match st.from() {
+        Some(from) if !from_is_ours(s, &from) => Err(ConnError::Stream(
+            "invalid-from",
+            Some(format!("you are {}", s.full)),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Carries out the plan at the front of the pipeline (waiting for its
+/// commit if needed); it then counts as handled for XEP-0198.
+async fn finish_one(s: &mut Session) {
+    let Some(plan) = s.pipeline.pop_front() else {
+        return;
+    };
+    match plan {
+        Plan::Commit(mut p) => {
+            let r = (&mut p.task).await;
+            carry_out(s, p, r);
+            return;
+        }
+        Plan::Nothing => {}
+        Plan::Reply(bytes) => s.send(&bytes),
+        Plan::Deliver(targets, bytes) => {
+            for t in targets {
+                t.stanza(&bytes);
+            }
+        }
+    }
+    if let Some(sm) = &mut s.sm {
+        sm.handled();
+    }
+}
+
+/// Completes a message whose commit finished.
+fn carry_out(
+    s: &mut Session,
+    p: Box<modules::message::Pending>,
+    r: Result<Result<Option<u64>, &'static str>, tokio::task::JoinError>,
+) {
+    if let Some(err) = p.complete(s, r) {
+        s.send(&err);
+    }
+    if let Some(sm) = &mut s.sm {
+        sm.handled();
+    }
+}
+
+/// Carries out the plans at the front that need no waiting.
+async fn advance(s: &mut Session) {
+    while s.pipeline.front().is_some_and(Plan::is_ready) {
+        finish_one(s).await;
+    }
+}
+
+/// Carries out every plan, waiting for the commits.
+async fn flush_pipeline(s: &mut Session) {
+    while !s.pipeline.is_empty() {
+        finish_one(s).await;
+    }
+}
+
+/// The result of the commit at the front of the pipeline, when it has one.
+async fn front_commit(
+    pipeline: &mut VecDeque<Plan>,
+) -> Result<Result<Option<u64>, &'static str>, tokio::task::JoinError> {
+    match pipeline.front_mut() {
+        Some(Plan::Commit(p)) => (&mut p.task).await,
+        _ => std::future::pending().await,
+    }
 }
 
 fn from_is_ours(s: &Session, from: &str) -> bool {

@@ -5,12 +5,12 @@
 //! the direct children's names, and forwards the bytes with `from` stamped.
 
 use crate::c2s::session::Session;
-use crate::router::Outbound;
-use crate::server::Shared;
+use crate::router::{Mailbox, Outbound};
 use crate::{ns, util};
 use natter_store::OfflineMessage;
 use natter_xml::Stanza;
 use std::sync::Arc;
+use tokio::task::JoinHandle;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum MsgType {
@@ -33,114 +33,171 @@ impl MsgType {
     }
 }
 
-/// A message from the client.
-pub async fn from_client(s: &mut Session, st: &Stanza) {
+/// What a message from the client leads to. Plans are carried out in the
+/// order the messages came, so a sender's messages keep their order even
+/// while several queue commits are in flight (the session pipelines them).
+pub enum Plan {
+    /// Nothing more to do.
+    Nothing,
+    /// An error for the sender.
+    Reply(Vec<u8>),
+    /// Bytes for these sessions (not queued).
+    Deliver(Vec<Mailbox>, Arc<[u8]>),
+    /// A check and/or a queue commit is running; then deliver.
+    Commit(Box<Pending>),
+}
+
+/// A message waiting for its existence check or queue commit.
+pub struct Pending {
+    pub task: JoinHandle<Result<Option<u64>, &'static str>>,
+    st: Stanza,
+    ty: MsgType,
+    to: String,
+    bare: String,
+    resource: Option<String>,
+    bytes: Arc<[u8]>,
+}
+
+impl Plan {
+    /// Whether carrying it out would wait.
+    pub fn is_ready(&self) -> bool {
+        match self {
+            Plan::Commit(p) => p.task.is_finished(),
+            _ => true,
+        }
+    }
+}
+
+impl Pending {
+    /// Completes the message once its task finished: hands a committed entry
+    /// to the recipient's sessions; an error for the sender, if any.
+    pub fn complete(
+        self: Box<Self>,
+        s: &Session,
+        result: Result<Result<Option<u64>, &'static str>, tokio::task::JoinError>,
+    ) -> Option<Vec<u8>> {
+        let result = result.unwrap_or(Err("internal-server-error"));
+        match result {
+            Ok(Some(seq)) => {
+                let direct = self
+                    .resource
+                    .as_deref()
+                    .and_then(|r| s.shared.router.session(&self.bare, r));
+                let targets = match direct {
+                    Some(e) => vec![e.mailbox],
+                    None => s.shared.router.message_targets(&self.bare),
+                };
+                for t in targets {
+                    t.deliver(Outbound::Queued {
+                        seq,
+                        bytes: self.bytes.clone(),
+                    });
+                }
+                None
+            }
+            Ok(None) => None,
+            Err(cond) if self.ty != MsgType::Error => Some(util::bounce(
+                &self.st, &s.full, &self.to, "cancel", cond, None,
+            )),
+            Err(_) => None,
+        }
+    }
+}
+
+/// Plans the routing of a message from the client (RFC 6121 §8.5). Chat and
+/// normal messages with content are committed to the recipient's durable
+/// queue first (the sender's acknowledgement means the message is safe),
+/// then handed to the available sessions, which remove it from the queue
+/// once their client has it.
+pub fn plan(s: &mut Session, st: Stanza) -> Plan {
     let ty = MsgType::parse(st.stanza_type().as_deref());
     let to = match st.to() {
         None => s.bare.clone(),
         Some(t) => t.into_owned(),
     };
-    let Some(target) = s.local_target(st, &to) else {
-        return;
+    let Some(target) = s.local_target(&st, &to) else {
+        return Plan::Nothing; // the sender got jid-malformed / remote-server-not-found
     };
+    let bounce = |cond: &str| Plan::Reply(util::bounce(&st, &s.full, &to, "cancel", cond, None));
     if target.node().is_none() {
         // Messages to the server itself: nothing here consumes them.
-        if !matches!(ty, MsgType::Error | MsgType::Headline) {
-            s.send(&util::bounce(
-                st,
-                &s.full,
-                &to,
-                "cancel",
-                "service-unavailable",
-                None,
-            ));
-        }
-        return;
+        return if matches!(ty, MsgType::Error | MsgType::Headline) {
+            Plan::Nothing
+        } else {
+            bounce("service-unavailable")
+        };
     }
     let bare = target.to_bare().as_str().to_owned();
     let resource = target.resource().map(|r| r.as_str().to_owned());
-    let full = s.full.clone();
-    if let Err(cond) = route(&s.shared, &full, &bare, resource.as_deref(), st).await {
-        if ty != MsgType::Error {
-            s.send(&util::bounce(st, &full, &to, "cancel", cond, None));
-        }
-    }
-}
-
-/// Routes a message from `from` to `bare` (and `resource`, if a full JID).
-/// Chat and normal messages with content are first written to the
-/// recipient's durable queue (so the sender's acknowledgement means the
-/// message is safe), then handed to the available sessions, which remove
-/// it from the queue once their client has it. `Err(condition)` when the
-/// sender must get an error.
-pub async fn route(
-    shared: &Shared,
-    from: &str,
-    bare: &str,
-    resource: Option<&str>,
-    st: &Stanza,
-) -> Result<(), &'static str> {
-    let ty = MsgType::parse(st.stanza_type().as_deref());
-    let (bytes, stanza_id) = stamp(st, from, bare);
-    let queued = matches!(ty, MsgType::Normal | MsgType::Chat) && storable(st);
+    let shared = &s.shared;
+    let (bytes, stanza_id) = stamp(&st, &s.full, &bare);
+    let queued = matches!(ty, MsgType::Normal | MsgType::Chat) && storable(&st);
     // Full JID of a connected resource: that resource (RFC 6121 §8.5.3.1).
-    if let Some(r) = resource {
-        if let Some(e) = shared.router.session(bare, r) {
-            if !queued {
-                e.mailbox.stanza(&bytes);
-                return Ok(());
-            }
-            let seq = enqueue(shared, from, bare, st, &bytes, stanza_id.clone()).await?;
-            e.mailbox.deliver(Outbound::Queued { seq, bytes });
-            return Ok(());
-        }
-        if ty == MsgType::Groupchat {
-            return Err("service-unavailable");
-        }
-    }
-    let targets = shared.router.message_targets(bare);
+    let direct = resource
+        .as_deref()
+        .and_then(|r| shared.router.session(&bare, r));
+    let to_resource = direct.is_some();
+    let targets = match direct {
+        Some(e) => vec![e.mailbox],
+        None => shared.router.message_targets(&bare),
+    };
     match ty {
-        // Errors to a missing resource or an unavailable account are dropped.
-        MsgType::Error => {
-            if resource.is_none() {
-                targets.iter().for_each(|t| {
-                    t.stanza(&bytes);
-                });
-            }
-            return Ok(());
-        }
-        MsgType::Groupchat => return Err("service-unavailable"),
+        // Errors to a missing resource are dropped (RFC 6121 §8.5.3.2.2).
+        MsgType::Error if resource.is_some() && !to_resource => return Plan::Nothing,
+        MsgType::Error => return Plan::Deliver(targets, bytes),
+        // Groupchat only to a connected full JID (§8.5.2.1.2, §8.5.3.2.1).
+        MsgType::Groupchat if !to_resource => return bounce("service-unavailable"),
         _ => {}
     }
-    if targets.is_empty() && !account_exists(shared, bare).await {
-        return if ty == MsgType::Headline {
-            Ok(())
-        } else {
-            Err("service-unavailable")
-        };
+    if !queued && !targets.is_empty() {
+        // Headlines, chat states, no-store messages: live or not at all.
+        return Plan::Deliver(targets, bytes);
     }
-    if !queued {
-        // Headlines, chat states and no-store messages: live or not at all.
-        targets.iter().for_each(|t| {
-            t.stanza(&bytes);
-        });
-        return Ok(());
-    }
-    let seq = enqueue(shared, from, bare, st, &bytes, stanza_id.clone()).await?;
-    // Look again now that it is committed: a session that became available
-    // meanwhile either gets it here or finds it in its offline flush (it
-    // ignores a second copy of the same entry).
-    for t in shared.router.message_targets(bare) {
-        t.deliver(Outbound::Queued {
-            seq,
-            bytes: bytes.clone(),
-        });
-    }
-    Ok(())
-}
-
-async fn account_exists(shared: &Shared, bare: &str) -> bool {
-    shared.router.is_online(bare) || shared.store.account_exists(bare).await.unwrap_or(false)
+    let check_exists = targets.is_empty() && !shared.router.is_online(&bare);
+    let msg = OfflineMessage {
+        from: s.full.clone(),
+        stanza_id,
+        stamp_unix_ms: util::now_unix_ms(),
+        stanza: bytes.to_vec(),
+        msg_id: st.id().map(|i| i.into_owned()).unwrap_or_default(),
+    };
+    let task = if queued {
+        // Queued in the writer now, so this sender's messages commit in the
+        // order they came; only the wait for the commit runs apart.
+        let commit = shared.store.offline_push_if_account(&bare, &msg);
+        tokio::spawn(async move {
+            match commit.await {
+                Ok(Some(seq)) => Ok(Some(seq)),
+                Ok(None) => Err("service-unavailable"),
+                Err(e) => {
+                    tracing::error!(error = %e, "queueing a message failed");
+                    Err("internal-server-error")
+                }
+            }
+        })
+    } else {
+        let store = shared.store.clone();
+        let owner = bare.clone();
+        tokio::spawn(async move {
+            if check_exists && !store.account_exists(&owner).await.unwrap_or(false) {
+                return if ty == MsgType::Headline {
+                    Ok(None)
+                } else {
+                    Err("service-unavailable")
+                };
+            }
+            Ok(None)
+        })
+    };
+    Plan::Commit(Box::new(Pending {
+        task,
+        st,
+        ty,
+        to,
+        bare,
+        resource,
+        bytes,
+    }))
 }
 
 /// The bytes to forward: `from` stamped, a server stanza-id added for
@@ -189,27 +246,5 @@ fn storable(st: &Stanza) -> bool {
         !(c.ns == ns::CHATSTATES
             || c.name == "thread"
             || (c.ns == ns::SID && c.name == "origin-id"))
-    })
-}
-
-/// Writes the message to the recipient's durable queue; its entry number.
-async fn enqueue(
-    shared: &Shared,
-    from: &str,
-    bare: &str,
-    st: &Stanza,
-    bytes: &Arc<[u8]>,
-    stanza_id: String,
-) -> Result<u64, &'static str> {
-    let msg = OfflineMessage {
-        from: from.to_owned(),
-        stanza_id,
-        stamp_unix_ms: util::now_unix_ms(),
-        stanza: bytes.to_vec(),
-        msg_id: st.id().map(|i| i.into_owned()).unwrap_or_default(),
-    };
-    shared.store.offline_push(bare, &msg).await.map_err(|e| {
-        tracing::error!(error = %e, "queueing a message failed");
-        "internal-server-error"
     })
 }

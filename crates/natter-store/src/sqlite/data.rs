@@ -38,6 +38,43 @@ impl SqliteStore {
         .await
     }
 
+    /// Queues the message now (in call order) if `owner` has an account;
+    /// resolves after the commit to its seq, or None when there is no account.
+    pub(crate) fn offline_push_if_account(
+        &self,
+        owner: &str,
+        msg: &OfflineMessage,
+    ) -> impl std::future::Future<Output = Result<Option<u64>, StoreError>> + Send + 'static {
+        let stamp = to_i64(msg.stamp_unix_ms, "timestamp");
+        let (owner, msg) = (owner.to_owned(), msg.clone());
+        self.submit(move |c| {
+            let stamp = stamp?;
+            let exists = c
+                .prepare_cached("SELECT 1 FROM accounts WHERE jid = ?1")?
+                .exists(params![owner])?;
+            if !exists {
+                return Ok(None);
+            }
+            let seq: i64 = c
+                .prepare_cached(
+                    "INSERT INTO offline (owner, sender, stanza_id, msg_id, stamp_ms, stanza)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING seq",
+                )?
+                .query_row(
+                    params![
+                        owner,
+                        msg.from,
+                        msg.stanza_id,
+                        msg.msg_id,
+                        stamp,
+                        msg.stanza
+                    ],
+                    |r| r.get(0),
+                )?;
+            Ok(Some(to_u64(seq)?))
+        })
+    }
+
     pub(crate) async fn offline_fetch(
         &self,
         owner: &str,

@@ -29,8 +29,6 @@ use writer::{Counters, FnJob, Msg};
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Number of read-only connections (and concurrent reads).
 const READERS: usize = 4;
-/// Capacity of the writer's request channel (back-pressure beyond it).
-const WRITE_QUEUE: usize = 4096;
 
 /// A handle to an open SQLite store; cheap to clone.
 #[derive(Clone)]
@@ -40,7 +38,9 @@ pub(crate) struct SqliteStore {
 
 struct Shared {
     path: PathBuf,
-    tx: mpsc::Sender<Msg>,
+    /// Unbounded so that a write is queued the moment it is asked for, in
+    /// the caller's order; callers bound their own outstanding writes.
+    tx: mpsc::UnboundedSender<Msg>,
     readers: Mutex<Vec<Connection>>,
     read_permits: Arc<Semaphore>,
     counters: Arc<Counters>,
@@ -68,7 +68,7 @@ impl SqliteStore {
         .await
         .map_err(|e| StoreError::Backend(format!("open task failed: {e}")))??;
 
-        let (tx, rx) = mpsc::channel(WRITE_QUEUE);
+        let (tx, rx) = mpsc::unbounded_channel();
         let counters = Arc::new(Counters::default());
         std::thread::Builder::new()
             .name("natter-store-writer".into())
@@ -101,7 +101,7 @@ impl SqliteStore {
         let idle = std::mem::take(&mut *lock(&shared.readers));
         drop(idle);
         let (reply, answer) = oneshot::channel();
-        if shared.tx.send(Msg::Shutdown(reply)).await.is_err() {
+        if shared.tx.send(Msg::Shutdown(reply)).is_err() {
             return Ok(()); // writer already gone
         }
         answer.await.unwrap_or(Ok(()))
@@ -122,17 +122,32 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        if self.shared.closed.load(Ordering::SeqCst) {
-            return Err(StoreError::Closed);
-        }
+        self.submit(f).await
+    }
+
+    /// Queues `f` for the writer thread now (writes run in the order they
+    /// were submitted); the returned future resolves after the commit.
+    pub(crate) fn submit<T, F>(
+        &self,
+        f: F,
+    ) -> impl std::future::Future<Output = Result<T, StoreError>> + Send + 'static
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
         let (reply, answer) = oneshot::channel();
-        let job = Box::new(FnJob::new(f, reply));
-        self.shared
-            .tx
-            .send(Msg::Job(job))
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        let queued = if self.shared.closed.load(Ordering::SeqCst) {
+            false
+        } else {
+            let job = Box::new(FnJob::new(f, reply));
+            self.shared.tx.send(Msg::Job(job)).is_ok()
+        };
+        async move {
+            if !queued {
+                return Err(StoreError::Closed);
+            }
+            answer.await.map_err(|_| StoreError::Closed)?
+        }
     }
 
     /// Runs `f` on a pooled read-only connection on a blocking thread.

@@ -109,7 +109,7 @@ where
 
 /// The writer thread's main loop. Returns when the channel closes (every
 /// `Store` clone dropped) or on [`Msg::Shutdown`].
-pub(crate) fn run(conn: Connection, mut rx: mpsc::Receiver<Msg>, counters: Arc<Counters>) {
+pub(crate) fn run(conn: Connection, mut rx: mpsc::UnboundedReceiver<Msg>, counters: Arc<Counters>) {
     let mut shutdowns = Vec::new();
     while let Some(first) = rx.blocking_recv() {
         let mut batch: Vec<Box<dyn Job>> = Vec::new();
