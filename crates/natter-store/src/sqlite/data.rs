@@ -16,26 +16,8 @@ impl SqliteStore {
     ) -> Result<u64, StoreError> {
         let stamp = to_i64(msg.stamp_unix_ms, "timestamp")?;
         let (owner, msg) = (owner.to_owned(), msg.clone());
-        self.write(move |c| {
-            let seq: i64 = c
-                .prepare_cached(
-                    "INSERT INTO offline (owner, sender, stanza_id, msg_id, stamp_ms, stanza)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING seq",
-                )?
-                .query_row(
-                    params![
-                        owner,
-                        msg.from,
-                        msg.stanza_id,
-                        msg.msg_id,
-                        stamp,
-                        msg.stanza
-                    ],
-                    |r| r.get(0),
-                )?;
-            Ok(to_u64(seq)?)
-        })
-        .await
+        self.write(move |c| insert_offline(c, &owner, &msg, stamp))
+            .await
     }
 
     /// Queues the message now (in call order) if `owner` has an account;
@@ -55,23 +37,7 @@ impl SqliteStore {
             if !exists {
                 return Ok(None);
             }
-            let seq: i64 = c
-                .prepare_cached(
-                    "INSERT INTO offline (owner, sender, stanza_id, msg_id, stamp_ms, stanza)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING seq",
-                )?
-                .query_row(
-                    params![
-                        owner,
-                        msg.from,
-                        msg.stanza_id,
-                        msg.msg_id,
-                        stamp,
-                        msg.stanza
-                    ],
-                    |r| r.get(0),
-                )?;
-            Ok(Some(to_u64(seq)?))
+            insert_offline(c, &owner, &msg, stamp).map(Some)
         })
     }
 
@@ -296,4 +262,30 @@ impl SqliteStore {
         })
         .await
     }
+}
+
+/// Appends one message to `owner`'s queue; its seq.
+fn insert_offline(
+    c: &rusqlite::Connection,
+    owner: &str,
+    msg: &OfflineMessage,
+    stamp: i64,
+) -> Result<u64, StoreError> {
+    let seq: i64 = c
+        .prepare_cached(
+            "INSERT INTO offline (owner, sender, stanza_id, msg_id, stamp_ms, stanza)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING seq",
+        )?
+        .query_row(
+            params![
+                owner,
+                msg.from,
+                msg.stanza_id,
+                msg.msg_id,
+                stamp,
+                msg.stanza
+            ],
+            |r| r.get(0),
+        )?;
+    Ok(to_u64(seq)?)
 }
