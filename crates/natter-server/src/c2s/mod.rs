@@ -4,12 +4,16 @@
 //! - `conn`: socket + stream parser + writing stream-level elements
 //! - `negotiate`: stream headers, STARTTLS, SASL, bind
 //! - `session`: the bound session's loop, mailbox and resumption
+//! - `pipeline`: a session's in-order pipeline of messages and queue commits
 //! - `sm`: stream management (XEP-0198) counters and unacknowledged stanzas
+//! - `sm_session`: XEP-0198 elements and resumption on a session
 
 pub mod conn;
 pub mod negotiate;
+mod pipeline;
 pub mod session;
 pub mod sm;
+mod sm_session;
 pub mod transport;
 
 use crate::server::Shared;

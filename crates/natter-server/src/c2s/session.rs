@@ -7,7 +7,9 @@
 
 use super::conn::{Conn, ConnError};
 use super::negotiate::Bound;
+use super::pipeline::{advance, carry_out, finish_one, flush_pipeline, front_commit};
 use super::sm::{self, StreamMgmt};
+use super::sm_session::{handle_sm, resume};
 use crate::modules;
 use crate::modules::message::Plan;
 use crate::ns;
@@ -102,7 +104,7 @@ impl Session {
     }
 
     /// Queues stream-level bytes (not a stanza: not counted by XEP-0198).
-    fn send_raw(&mut self, bytes: &[u8]) {
+    pub(super) fn send_raw(&mut self, bytes: &[u8]) {
         self.out.extend_from_slice(bytes);
     }
 
@@ -129,7 +131,7 @@ impl Session {
     }
 
     /// Removes delivered entries from the durable queue.
-    async fn dequeue(&mut self, seqs: Vec<u64>) {
+    pub(super) async fn dequeue(&mut self, seqs: Vec<u64>) {
         if seqs.is_empty() {
             return;
         }
@@ -232,12 +234,12 @@ async fn close(s: &mut Session, mut conn: Conn, e: ConnError) {
 }
 
 /// The channels a session listens on besides its socket.
-struct Io<'a> {
-    rx: &'a mut mpsc::Receiver<Outbound>,
+pub(super) struct Io<'a> {
+    pub(super) rx: &'a mut mpsc::Receiver<Outbound>,
     /// Where resumptions arrive, once the client enabled them (made then,
     /// so sessions without resumption pay nothing for it).
-    resume_rx: Option<mpsc::Receiver<ResumeRequest>>,
-    overflow: &'a Notify,
+    pub(super) resume_rx: Option<mpsc::Receiver<ResumeRequest>>,
+    pub(super) overflow: &'a Notify,
 }
 
 /// Runs until the session ends; returns the connection still open (if any)
@@ -379,47 +381,6 @@ fn over_limit(s: &Session) -> bool {
         .is_some_and(|sm| sm.unacked_len() > s.shared.config.c2s.max_unacked)
 }
 
-/// Takes over `req.conn` for this session (XEP-0198 §5).
-async fn resume(s: &mut Session, req: ResumeRequest) -> Result<Conn, Option<(Conn, ConnError)>> {
-    let ResumeRequest { conn, h } = req;
-    let mut conn = *conn;
-    let Some(sm) = s.sm.as_mut() else {
-        return Err(Some((conn, ConnError::Stream("undefined-condition", None))));
-    };
-    let acked = match sm.ack(h) {
-        Ok(a) => a,
-        Err(too_high) => {
-            let text = format!(
-                "handled-count-too-high: h={} but only {} were sent",
-                too_high.h, too_high.sent
-            );
-            return Err(Some((
-                conn,
-                ConnError::Stream("undefined-condition", Some(text)),
-            )));
-        }
-    };
-    let mut out = format!(
-        "<resumed xmlns='{}' previd='{}' h='{}'/>",
-        sm::NS,
-        sm.id,
-        sm.inbound()
-    )
-    .into_bytes();
-    for u in sm.unacked() {
-        out.extend_from_slice(&u.bytes);
-    }
-    sm.requested = false;
-    s.out.clear();
-    s.dequeue(acked.into_iter().filter_map(|u| u.seq).collect())
-        .await;
-    if let Err(e) = conn.send(&out).await {
-        return Err(Some((conn, e.into())));
-    }
-    tracing::info!(jid = %s.full, peer = %conn.peer, "session resumed");
-    Ok(conn)
-}
-
 /// Writes what the session has for its client, asking for an
 /// acknowledgement when stream management is on.
 async fn write_out(s: &mut Session, conn: &mut Conn) -> Result<(), ConnError> {
@@ -483,83 +444,6 @@ async fn drain_parser(s: &mut Session, conn: &mut Conn, io: &mut Io<'_>) -> Resu
     Ok(())
 }
 
-/// XEP-0198 elements from the client.
-async fn handle_sm(s: &mut Session, el: &Stanza, io: &mut Io<'_>) -> Result<(), ConnError> {
-    match el.name() {
-        "enable" if s.sm.is_none() => {
-            let resume = matches!(el.attr("resume").as_deref(), Some("true") | Some("1"));
-            let id = crate::util::random_id();
-            let max = s.shared.config.c2s.resume_timeout_secs;
-            let mut reply = format!("<enabled xmlns='{}' id='{id}'", sm::NS);
-            if resume {
-                reply.push_str(&format!(" resume='true' max='{max}'"));
-                let (tx, rx) = mpsc::channel(1);
-                io.resume_rx = Some(rx);
-                s.shared
-                    .resumable
-                    .lock()
-                    .expect("resumable lock")
-                    .insert(id.clone(), (s.bare.clone(), tx));
-            }
-            reply.push_str("/>");
-            s.send_raw(reply.as_bytes());
-            s.sm = Some(StreamMgmt::new(id, resume));
-        }
-        "r" => match &s.sm {
-            Some(sm) => {
-                let a = format!("<a xmlns='{}' h='{}'/>", sm::NS, sm.inbound());
-                s.send_raw(a.as_bytes());
-            }
-            None => sm_failed(s, "unexpected-request"),
-        },
-        "a" => {
-            let Some(sm) = s.sm.as_mut() else {
-                sm_failed(s, "unexpected-request");
-                return Ok(());
-            };
-            let Some(h) = el.attr("h").and_then(|h| h.parse::<u32>().ok()) else {
-                return Err(ConnError::Stream(
-                    "undefined-condition",
-                    Some("<a/> needs a numeric h".into()),
-                ));
-            };
-            match sm.ack(h) {
-                Ok(acked) => {
-                    // Stanzas written while the last request was out are not
-                    // covered by this answer: ask again so none stays unacked.
-                    if sm.unacked_len() > 0 && !sm.requested {
-                        sm.requested = true;
-                        s.send_raw(b"<r xmlns='urn:xmpp:sm:3'/>");
-                    }
-                    let seqs = acked.into_iter().filter_map(|u| u.seq).collect();
-                    s.dequeue(seqs).await;
-                }
-                Err(too_high) => {
-                    return Err(ConnError::Stream(
-                        "undefined-condition",
-                        Some(format!(
-                            "handled-count-too-high: h={} but only {} were sent",
-                            too_high.h, too_high.sent
-                        )),
-                    ))
-                }
-            }
-        }
-        // A second <enable/>, or <resume/> on a bound session.
-        _ => sm_failed(s, "unexpected-request"),
-    }
-    Ok(())
-}
-
-fn sm_failed(s: &mut Session, condition: &str) {
-    let f = format!(
-        "<failed xmlns='{}'><{condition} xmlns='{}'/></failed>",
-        sm::NS,
-        ns::STANZAS
-    );
-    s.send_raw(f.as_bytes());
-}
-
 async fn handle_outbound(s: &mut Session, m: Outbound) -> Result<(), ConnError> {
     match m {
         Outbound::Stanza(bytes) => s.send_shared(&bytes),
@@ -606,69 +490,6 @@ fn check_from(s: &Session, st: &Stanza) -> Result<(), ConnError> {
             Some(format!("you are {}", s.full)),
         )),
         _ => Ok(()),
-    }
-}
-
-/// Carries out the plan at the front of the pipeline (waiting for its
-/// commit if needed); it then counts as handled for XEP-0198.
-async fn finish_one(s: &mut Session) {
-    let Some(plan) = s.pipeline.pop_front() else {
-        return;
-    };
-    match plan {
-        Plan::Commit(mut p) => {
-            let r = (&mut p.task).await;
-            carry_out(s, p, r);
-            return;
-        }
-        Plan::Nothing => {}
-        Plan::Reply(bytes) => s.send(&bytes),
-        Plan::Deliver(targets, bytes) => {
-            for t in targets {
-                t.stanza(&bytes);
-            }
-        }
-    }
-    if let Some(sm) = &mut s.sm {
-        sm.handled();
-    }
-}
-
-/// Completes a message whose commit finished.
-fn carry_out(
-    s: &mut Session,
-    p: Box<modules::message::Pending>,
-    r: Result<Result<Option<u64>, &'static str>, tokio::task::JoinError>,
-) {
-    if let Some(err) = p.complete(s, r) {
-        s.send(&err);
-    }
-    if let Some(sm) = &mut s.sm {
-        sm.handled();
-    }
-}
-
-/// Carries out the plans at the front that need no waiting.
-async fn advance(s: &mut Session) {
-    while s.pipeline.front().is_some_and(Plan::is_ready) {
-        finish_one(s).await;
-    }
-}
-
-/// Carries out every plan, waiting for the commits.
-async fn flush_pipeline(s: &mut Session) {
-    while !s.pipeline.is_empty() {
-        finish_one(s).await;
-    }
-}
-
-/// The result of the commit at the front of the pipeline, when it has one.
-async fn front_commit(
-    pipeline: &mut VecDeque<Plan>,
-) -> Result<Result<Option<u64>, &'static str>, tokio::task::JoinError> {
-    match pipeline.front_mut() {
-        Some(Plan::Commit(p)) => (&mut p.task).await,
-        _ => std::future::pending().await,
     }
 }
 

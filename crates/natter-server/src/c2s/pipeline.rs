@@ -1,0 +1,71 @@
+//! A session's pipeline of messages from its client: each is queued in the
+//! store at once and carried out when its commit lands, strictly in order,
+//! counting for XEP-0198 only then.
+
+use super::session::Session;
+use crate::modules;
+use crate::modules::message::Plan;
+use std::collections::VecDeque;
+
+/// Carries out the plan at the front of the pipeline (waiting for its
+/// commit if needed); it then counts as handled for XEP-0198.
+pub(super) async fn finish_one(s: &mut Session) {
+    let Some(plan) = s.pipeline.pop_front() else {
+        return;
+    };
+    match plan {
+        Plan::Commit(mut p) => {
+            let r = (&mut p.task).await;
+            carry_out(s, p, r);
+            return;
+        }
+        Plan::Nothing => {}
+        Plan::Reply(bytes) => s.send(&bytes),
+        Plan::Deliver(targets, bytes) => {
+            for t in targets {
+                t.stanza(&bytes);
+            }
+        }
+    }
+    if let Some(sm) = &mut s.sm {
+        sm.handled();
+    }
+}
+
+/// Completes a message whose commit finished.
+pub(super) fn carry_out(
+    s: &mut Session,
+    p: Box<modules::message::Pending>,
+    r: Result<Result<Option<u64>, &'static str>, tokio::task::JoinError>,
+) {
+    if let Some(err) = p.complete(s, r) {
+        s.send(&err);
+    }
+    if let Some(sm) = &mut s.sm {
+        sm.handled();
+    }
+}
+
+/// Carries out the plans at the front that need no waiting.
+pub(super) async fn advance(s: &mut Session) {
+    while s.pipeline.front().is_some_and(Plan::is_ready) {
+        finish_one(s).await;
+    }
+}
+
+/// Carries out every plan, waiting for the commits.
+pub(super) async fn flush_pipeline(s: &mut Session) {
+    while !s.pipeline.is_empty() {
+        finish_one(s).await;
+    }
+}
+
+/// The result of the commit at the front of the pipeline, when it has one.
+pub(super) async fn front_commit(
+    pipeline: &mut VecDeque<Plan>,
+) -> Result<Result<Option<u64>, &'static str>, tokio::task::JoinError> {
+    match pipeline.front_mut() {
+        Some(Plan::Commit(p)) => (&mut p.task).await,
+        _ => std::future::pending().await,
+    }
+}

@@ -1,0 +1,135 @@
+//! The session side of XEP-0198: `<enable/>`, `<r/>`, `<a/>` from the
+//! client, and taking over a new connection on resumption. The counters
+//! themselves are in `sm`.
+
+use super::conn::{Conn, ConnError};
+use super::session::{Io, ResumeRequest, Session};
+use super::sm::{self, StreamMgmt};
+use crate::ns;
+use natter_xml::Stanza;
+use tokio::sync::mpsc;
+
+/// XEP-0198 elements from the client.
+pub(super) async fn handle_sm(
+    s: &mut Session,
+    el: &Stanza,
+    io: &mut Io<'_>,
+) -> Result<(), ConnError> {
+    match el.name() {
+        "enable" if s.sm.is_none() => {
+            let resume = matches!(el.attr("resume").as_deref(), Some("true") | Some("1"));
+            let id = crate::util::random_id();
+            let max = s.shared.config.c2s.resume_timeout_secs;
+            let mut reply = format!("<enabled xmlns='{}' id='{id}'", sm::NS);
+            if resume {
+                reply.push_str(&format!(" resume='true' max='{max}'"));
+                let (tx, rx) = mpsc::channel(1);
+                io.resume_rx = Some(rx);
+                s.shared
+                    .resumable
+                    .lock()
+                    .expect("resumable lock")
+                    .insert(id.clone(), (s.bare.clone(), tx));
+            }
+            reply.push_str("/>");
+            s.send_raw(reply.as_bytes());
+            s.sm = Some(StreamMgmt::new(id, resume));
+        }
+        "r" => match &s.sm {
+            Some(sm) => {
+                let a = format!("<a xmlns='{}' h='{}'/>", sm::NS, sm.inbound());
+                s.send_raw(a.as_bytes());
+            }
+            None => sm_failed(s, "unexpected-request"),
+        },
+        "a" => {
+            let Some(sm) = s.sm.as_mut() else {
+                sm_failed(s, "unexpected-request");
+                return Ok(());
+            };
+            let Some(h) = el.attr("h").and_then(|h| h.parse::<u32>().ok()) else {
+                return Err(ConnError::Stream(
+                    "undefined-condition",
+                    Some("<a/> needs a numeric h".into()),
+                ));
+            };
+            match sm.ack(h) {
+                Ok(acked) => {
+                    // Stanzas written while the last request was out are not
+                    // covered by this answer: ask again so none stays unacked.
+                    if sm.unacked_len() > 0 && !sm.requested {
+                        sm.requested = true;
+                        s.send_raw(b"<r xmlns='urn:xmpp:sm:3'/>");
+                    }
+                    let seqs = acked.into_iter().filter_map(|u| u.seq).collect();
+                    s.dequeue(seqs).await;
+                }
+                Err(too_high) => {
+                    return Err(ConnError::Stream(
+                        "undefined-condition",
+                        Some(format!(
+                            "handled-count-too-high: h={} but only {} were sent",
+                            too_high.h, too_high.sent
+                        )),
+                    ))
+                }
+            }
+        }
+        // A second <enable/>, or <resume/> on a bound session.
+        _ => sm_failed(s, "unexpected-request"),
+    }
+    Ok(())
+}
+
+fn sm_failed(s: &mut Session, condition: &str) {
+    let f = format!(
+        "<failed xmlns='{}'><{condition} xmlns='{}'/></failed>",
+        sm::NS,
+        ns::STANZAS
+    );
+    s.send_raw(f.as_bytes());
+}
+
+/// Takes over `req.conn` for this session (XEP-0198 §5).
+pub(super) async fn resume(
+    s: &mut Session,
+    req: ResumeRequest,
+) -> Result<Conn, Option<(Conn, ConnError)>> {
+    let ResumeRequest { conn, h } = req;
+    let mut conn = *conn;
+    let Some(sm) = s.sm.as_mut() else {
+        return Err(Some((conn, ConnError::Stream("undefined-condition", None))));
+    };
+    let acked = match sm.ack(h) {
+        Ok(a) => a,
+        Err(too_high) => {
+            let text = format!(
+                "handled-count-too-high: h={} but only {} were sent",
+                too_high.h, too_high.sent
+            );
+            return Err(Some((
+                conn,
+                ConnError::Stream("undefined-condition", Some(text)),
+            )));
+        }
+    };
+    let mut out = format!(
+        "<resumed xmlns='{}' previd='{}' h='{}'/>",
+        sm::NS,
+        sm.id,
+        sm.inbound()
+    )
+    .into_bytes();
+    for u in sm.unacked() {
+        out.extend_from_slice(&u.bytes);
+    }
+    sm.requested = false;
+    s.out.clear();
+    s.dequeue(acked.into_iter().filter_map(|u| u.seq).collect())
+        .await;
+    if let Err(e) = conn.send(&out).await {
+        return Err(Some((conn, e.into())));
+    }
+    tracing::info!(jid = %s.full, peer = %conn.peer, "session resumed");
+    Ok(conn)
+}
