@@ -1,7 +1,6 @@
 //! XML namespaces natterd speaks.
 
 pub const CLIENT: &str = "jabber:client";
-pub const STREAMS: &str = "http://etherx.jabber.org/streams";
 pub const TLS: &str = "urn:ietf:params:xml:ns:xmpp-tls";
 pub const SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
 pub const BIND: &str = "urn:ietf:params:xml:ns:xmpp-bind";
@@ -20,6 +19,4 @@ pub const DELAY: &str = "urn:xmpp:delay";
 pub const SID: &str = "urn:xmpp:sid:0";
 pub const HINTS: &str = "urn:xmpp:hints";
 pub const CHATSTATES: &str = "http://jabber.org/protocol/chatstates";
-pub const RECEIPTS: &str = "urn:xmpp:receipts";
-pub const MARKERS: &str = "urn:xmpp:chat-markers:0";
 pub const OFFLINE: &str = "msgoffline";

@@ -3,52 +3,18 @@
 
 #[path = "../../natter-server/tests/common/mod.rs"]
 mod common;
+// The process helpers of the SIGKILL test with stream management (this test
+// uses only some of them).
+#[allow(dead_code)]
+#[path = "crash_sm/process.rs"]
+mod process;
+use process::{free_port, natterd, start};
 
 use common::Client;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn natterd(config: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_natterd"))
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-/// Starts natterd and waits for it to serve.
-fn start(config: &Path) -> Child {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_natterd"))
-        .arg("--config")
-        .arg(config)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("natterd serving") {
-                let _ = tx.send(());
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(30))
-        .expect("natterd serving within 30 s");
-    child
-}
 
 fn kill9(child: &mut Child) {
     child.kill().unwrap(); // SIGKILL
@@ -75,7 +41,7 @@ async fn kill_9_keeps_committed_data_and_cli_works_while_running() {
             .status
             .success());
     }
-    let mut server = start(&config);
+    let mut server = start(&config, 0);
     // Accounts added while the server runs can log in at once.
     assert!(
         natterd(&config, &["user", "add", "carol", "--password", "pw"])
@@ -112,7 +78,7 @@ async fn kill_9_keeps_committed_data_and_cli_works_while_running() {
     eprintln!("killed after {:?}", started.elapsed());
     drop(a);
 
-    let mut server = start(&config);
+    let mut server = start(&config, 0);
     let mut b = Client::online(addr, "bob", "pw", "b").await;
     let mut got = 0;
     let mut subscribe = false;
