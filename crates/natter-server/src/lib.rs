@@ -18,6 +18,7 @@
 pub mod auth_limit;
 pub mod c2s;
 pub mod config;
+pub mod mailbox;
 pub mod modules;
 pub mod ns;
 pub mod router;

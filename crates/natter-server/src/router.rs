@@ -9,49 +9,10 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use tokio::sync::{mpsc, Notify};
+
+pub use crate::mailbox::{Mailbox, Outbound};
 
 const SHARDS: usize = 64;
-
-/// What can be put in a session's mailbox.
-#[derive(Debug, Clone)]
-pub enum Outbound {
-    /// Serialised stanza to write as it is.
-    Stanza(Arc<[u8]>),
-    /// A message that is also in the recipient's durable queue as `seq`: it
-    /// leaves the queue once this session's client has it.
-    Queued { seq: u64, bytes: Arc<[u8]> },
-    /// Another session bound the same resource: end with `conflict`.
-    Conflict,
-}
-
-/// The way to reach one session: its bounded mailbox, and a signal that
-/// ends it when the mailbox overflows (a reader too slow to keep up).
-#[derive(Debug, Clone)]
-pub struct Mailbox {
-    pub tx: mpsc::Sender<Outbound>,
-    pub overflow: Arc<Notify>,
-}
-
-impl Mailbox {
-    /// Puts `m` in the mailbox. False when the session is gone or full; a
-    /// full one is told to end (its queued messages stay in the store).
-    pub fn deliver(&self, m: Outbound) -> bool {
-        match self.tx.try_send(m) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.overflow.notify_one();
-                false
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
-        }
-    }
-
-    /// Delivers a plain stanza.
-    pub fn stanza(&self, bytes: &Arc<[u8]>) -> bool {
-        self.deliver(Outbound::Stanza(bytes.clone()))
-    }
-}
 
 /// One bound session of an account.
 #[derive(Debug, Clone)]
@@ -97,7 +58,10 @@ impl Router {
     /// so the caller can tell it of the conflict.
     pub fn bind(&self, bare: &str, entry: Entry) -> Option<Entry> {
         let mut map = self.shard(bare).write().expect("router lock");
-        let list = map.entry(bare.to_owned()).or_default();
+        // Most accounts have one session: room for exactly one at first.
+        let list = map
+            .entry(bare.to_owned())
+            .or_insert_with(|| Vec::with_capacity(1));
         let old = list
             .iter()
             .position(|e| e.resource == entry.resource)
@@ -194,6 +158,17 @@ impl Router {
             .read()
             .expect("router lock")
             .contains_key(bare)
+    }
+
+    /// Tells every bound session that the server is stopping.
+    pub fn shutdown_all(&self) {
+        for shard in &self.shards {
+            for list in shard.read().expect("router lock").values() {
+                for e in list {
+                    e.mailbox.shutdown();
+                }
+            }
+        }
     }
 
     /// Number of bound sessions.

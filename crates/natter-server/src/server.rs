@@ -1,8 +1,8 @@
 //! The server as a library: shared state, the listeners and `run`.
 
 use crate::auth_limit::AuthLimiter;
-use crate::c2s::session::ResumeRequest;
 use crate::config::Config;
+use crate::mailbox::Mailbox;
 use crate::router::Router;
 use crate::tls::TlsSetup;
 use anyhow::{Context, Result};
@@ -30,7 +30,7 @@ pub struct Shared {
     /// Dropped by every connection task when it ends; `run` waits for all.
     pub(crate) alive: mpsc::Sender<()>,
     /// Sessions that may be resumed (XEP-0198): id → (bare JID, handle).
-    pub resumable: Mutex<HashMap<String, (String, mpsc::Sender<ResumeRequest>)>>,
+    pub resumable: Mutex<HashMap<String, (String, Mailbox)>>,
 }
 
 /// A server bound to its ports, not yet serving.
@@ -126,7 +126,11 @@ impl Server {
             }
         }
         tracing::info!(sessions = shared.router.count(), "shutting down");
+        // Connections still negotiating watch the flag; bound sessions hear
+        // it through their mailboxes (a session binding meanwhile checks
+        // the flag after binding).
         let _ = shutdown_tx.send(true);
+        shared.router.shutdown_all();
         drop(c2s);
         drop(c2s_tls);
         let store = shared.store.clone();
@@ -149,9 +153,9 @@ fn accept(
         Ok((tcp, peer)) => {
             let _ = tcp.set_nodelay(true);
             let shared = shared.clone();
-            tokio::spawn(async move {
-                crate::c2s::serve(shared, tcp, peer, direct_tls).await;
-            });
+            // The future itself, not wrapped in another: a wrapper would
+            // hold the arguments a second time for the task's whole life.
+            tokio::spawn(crate::c2s::serve(shared, tcp, peer, direct_tls));
         }
         Err(e) => {
             tracing::warn!(error = %e, "accept failed");

@@ -10,7 +10,8 @@ use crate::tokenizer::{
     check_attrs, check_ns_decl, find_seq, find_tag_end, is_ws, nwf, parse_end_tag, parse_start_tag,
     validate_chars,
 };
-use crate::NS_STREAMS;
+use crate::{NS_CLIENT, NS_STREAMS};
+use std::borrow::Cow;
 
 /// Resource limits enforced by [`StreamParser`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,7 +103,7 @@ pub struct StreamParser {
     bom_checked: bool,
     decl_seen: bool,
     pending_close: bool,
-    header_qname: Box<str>,
+    header_qname: Cow<'static, str>,
     scope: Arc<Scope>,
     scanner: Scanner,
     error: Option<XmlError>,
@@ -113,7 +114,44 @@ fn empty_scope() -> Arc<Scope> {
     EMPTY.get_or_init(|| Arc::new(Scope::default())).clone()
 }
 
+/// The scope of a stream header; the one nearly every client sends
+/// (`jabber:client` by default, `stream` bound to the streams namespace)
+/// is shared by all parsers instead of allocated for each connection.
+fn shared_scope(scope: Scope) -> Arc<Scope> {
+    static CLIENT: OnceLock<Arc<Scope>> = OnceLock::new();
+    let usual = |s: &Scope| {
+        s.bindings.len() == 2
+            && s.lookup(b"") == Some(NS_CLIENT)
+            && s.lookup(b"stream") == Some(NS_STREAMS)
+    };
+    if !usual(&scope) {
+        return Arc::new(scope);
+    }
+    CLIENT
+        .get_or_init(|| {
+            Arc::new(Scope {
+                bindings: vec![
+                    (String::new(), NS_CLIENT.to_owned()),
+                    ("stream".to_owned(), NS_STREAMS.to_owned()),
+                ],
+            })
+        })
+        .clone()
+}
+
 impl StreamParser {
+    /// Frees scratch memory kept between stanzas (for a connection about
+    /// to sit idle); a partial stanza in the buffer is kept.
+    pub fn trim(&mut self) {
+        if self.pos == self.buf.len() && self.buf.capacity() > 0 {
+            self.buf = Vec::new();
+            self.pos = 0;
+        }
+        if self.buf.is_empty() {
+            self.scanner.release();
+        }
+    }
+
     /// A parser expecting a stream header.
     pub fn new(limits: Limits) -> Self {
         StreamParser {
@@ -126,7 +164,7 @@ impl StreamParser {
             bom_checked: false,
             decl_seen: false,
             pending_close: false,
-            header_qname: Box::default(),
+            header_qname: Cow::Borrowed(""),
             scope: empty_scope(),
             scanner: Scanner::new(),
             error: None,
@@ -163,7 +201,7 @@ impl StreamParser {
         self.bom_checked = false;
         self.decl_seen = false;
         self.pending_close = false;
-        self.header_qname = Box::default();
+        self.header_qname = Cow::Borrowed("");
         self.scope = empty_scope();
         self.scanner.reset();
     }
@@ -422,9 +460,12 @@ impl StreamParser {
             };
             *slot = Some(unescape_attr(&d[a.value.clone()]).into_owned());
         }
-        self.header_qname = String::from_utf8_lossy(&d[st.qname.clone()]).into();
+        self.header_qname = match &d[st.qname.clone()] {
+            b"stream:stream" => Cow::Borrowed("stream:stream"),
+            q => Cow::Owned(String::from_utf8_lossy(q).into_owned()),
+        };
         self.pending_close = st.self_closing;
-        self.scope = Arc::new(scope);
+        self.scope = shared_scope(scope);
         Ok(h)
     }
 }
@@ -507,6 +548,42 @@ fn parse_decl(d: &[u8]) -> Result<(), XmlError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn stanza_name(ev: Option<Event>) -> String {
+        match ev {
+            Some(Event::Stanza(st)) => st.name().to_owned(),
+            other => panic!("expected a stanza, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn trim_between_and_inside_stanzas_keeps_parsing() {
+        let mut p = StreamParser::new(Limits::default());
+        p.feed(b"<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>");
+        assert!(matches!(p.next_event(), Ok(Some(Event::StreamOpen(_)))));
+        // The usual header scope is shared, not allocated per parser.
+        let other = {
+            let mut q = StreamParser::new(Limits::default());
+            q.feed(b"<stream:stream xmlns:stream='http://etherx.jabber.org/streams' xmlns='jabber:client'>");
+            q.next_event().unwrap();
+            q.scope.clone()
+        };
+        assert!(Arc::ptr_eq(&p.scope, &other));
+        p.feed(b"<message to='a@b'><body>hi</body></message>");
+        assert_eq!(stanza_name(p.next_event().unwrap()), "message");
+        p.trim();
+        assert_eq!(p.buf.capacity(), 0);
+        // Half a stanza survives a trim.
+        p.feed(b"<iq type='get' id='1'><ping xmlns='urn:xmpp:ping'");
+        assert!(p.next_event().unwrap().is_none());
+        p.trim();
+        p.feed(b"/></iq><presence/>");
+        assert_eq!(stanza_name(p.next_event().unwrap()), "iq");
+        assert_eq!(stanza_name(p.next_event().unwrap()), "presence");
+        p.trim();
+        p.feed(b"<message><body>x</body></message>");
+        assert_eq!(stanza_name(p.next_event().unwrap()), "message");
+    }
 
     #[test]
     fn decl() {

@@ -168,6 +168,15 @@ impl Scanner {
         self.top = TopInfo::default();
     }
 
+    /// Release all scratch memory (between stanzas only).
+    pub fn release(&mut self) {
+        debug_assert!(self.stack.is_empty() && self.cur == 0);
+        self.stack = Vec::new();
+        self.bindings = Vec::new();
+        self.attrs = Vec::new();
+        self.children = Vec::new();
+    }
+
     /// Release scratch memory that grew large (idle connections).
     pub fn shrink(&mut self) {
         if self.stack.capacity() > 16 {

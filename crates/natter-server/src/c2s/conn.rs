@@ -89,7 +89,7 @@ impl Conn {
     /// waits: an idle connection holds no read buffer.
     pub async fn fill(&mut self) -> Result<(), ConnError> {
         loop {
-            match self.try_fill()? {
+            match self.read_now()? {
                 Some(0) => {
                     // The socket ended without a closing stream tag.
                     return Err(ConnError::Io(io::ErrorKind::UnexpectedEof.into()));
@@ -100,8 +100,31 @@ impl Conn {
         }
     }
 
+    /// Reads once without waiting: false when nothing was there.
+    pub fn try_fill(&mut self) -> Result<bool, ConnError> {
+        match self.read_now()? {
+            // The socket ended without a closing stream tag.
+            Some(0) => Err(ConnError::Io(io::ErrorKind::UnexpectedEof.into())),
+            Some(_) => Ok(true),
+            None => Ok(false),
+        }
+    }
+
+    /// Ready when the socket may have something to read (or failed); the
+    /// task of `cx` is woken then. Call after `try_fill` returned false.
+    pub fn poll_readable(
+        &self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        match &self.io {
+            Transport::Plain(tcp) => tcp.poll_read_ready(cx),
+            Transport::Tls(tls) => tls.get_ref().0.poll_read_ready(cx),
+            Transport::Detached => std::task::Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
+        }
+    }
+
     /// Reads what is available without waiting; None when nothing is.
-    fn try_fill(&mut self) -> io::Result<Option<usize>> {
+    fn read_now(&mut self) -> io::Result<Option<usize>> {
         let mut buf = [0u8; READ_CHUNK];
         let n = match &mut self.io {
             Transport::Plain(tcp) => match tcp.try_read(&mut buf) {

@@ -26,18 +26,37 @@ use tokio::net::TcpStream;
 use transport::Transport;
 
 /// Serves one accepted connection until it ends.
+///
+/// Spawned as the connection's task as it is: the task's size is this
+/// future's, held for the connection's whole life. Everything before the
+/// session (TLS handshake, negotiation) runs in a box freed when it is
+/// done, and the session keeps its state in one box of its own.
 pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, direct_tls: bool) {
     let _alive = shared.alive.clone();
+    let Some(state) = Box::pin(connect(shared, tcp, peer, direct_tls)).await else {
+        return;
+    };
+    session::run(state).await;
+}
+
+/// TLS (on the direct-TLS port) and stream negotiation, up to a bound
+/// session (None: the connection ended or went to a resumed session).
+async fn connect(
+    shared: Arc<Shared>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    direct_tls: bool,
+) -> Option<Box<session::State>> {
     let io = if direct_tls {
-        let Some(setup) = &shared.tls else { return };
-        let accept = Box::pin(setup.acceptor.accept(tcp)); // boxed: freed after the handshake
+        let setup = shared.tls.as_ref()?;
+        let accept = setup.acceptor.accept(tcp);
         match tokio::time::timeout(Duration::from_secs(30), accept).await {
             Ok(Ok(tls)) => Transport::Tls(Box::new(tls)),
             Ok(Err(e)) => {
                 tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                return;
+                return None;
             }
-            Err(_) => return,
+            Err(_) => return None,
         }
     } else {
         Transport::Plain(tcp)
@@ -47,23 +66,30 @@ pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, direct
         max_depth: shared.config.c2s.max_depth,
         ..Limits::default()
     };
-    let mut conn = Conn::new(io, peer, limits);
+    let conn = Conn::new(io, peer, limits);
+    let (conn, bound) = negotiate_phase(&shared, conn).await?;
+    Some(session::start(shared, conn, bound))
+}
+
+/// Negotiates the stream up to a bound session (None: the connection ended
+/// or was handed to a resumed session).
+async fn negotiate_phase(shared: &Shared, mut conn: Conn) -> Option<(Conn, negotiate::Bound)> {
     let mut shutdown = shared.shutdown.clone();
     let timeout = Duration::from_secs(shared.config.c2s.negotiation_timeout_secs);
     let result = tokio::select! {
-        // Boxed: the negotiation's state is freed once it is done.
-        r = tokio::time::timeout(timeout, Box::pin(negotiate::negotiate(&shared, &mut conn))) => match r {
+        r = tokio::time::timeout(timeout, negotiate::negotiate(shared, &mut conn)) => match r {
             Ok(r) => r,
             Err(_) => Err(ConnError::Stream("connection-timeout", Some("negotiation took too long".into()))),
         },
         _ = shutdown.changed() => Err(ConnError::Stream("system-shutdown", None)),
     };
     match result {
-        Ok(negotiate::Negotiated::Bound(bound)) => {
-            Box::pin(session::run(shared, conn, bound)).await
+        Ok(negotiate::Negotiated::Bound(bound)) => Some((conn, bound)),
+        Ok(negotiate::Negotiated::Resumed) => None, // the resumed session owns the socket now
+        Err(e) => {
+            finish(shared, &mut conn, e).await;
+            None
         }
-        Ok(negotiate::Negotiated::Resumed) => {} // the resumed session owns the socket now
-        Err(e) => Box::pin(finish(&shared, &mut conn, e)).await,
     }
 }
 

@@ -447,20 +447,18 @@ async fn resume(
         .expect("resumable lock")
         .get(&previd)
         .filter(|(owner, _)| owner == bare)
-        .map(|(_, tx)| tx.clone());
-    let Some(tx) = handle else {
+        .map(|(_, mailbox)| mailbox.clone());
+    let Some(mailbox) = handle else {
         sm_failed(conn, "item-not-found", None).await?;
         return Ok(false);
     };
-    match tx
-        .send(ResumeRequest {
-            conn: Box::new(conn.take()),
-            h,
-        })
-        .await
-    {
+    let req = ResumeRequest {
+        conn: Box::new(conn.take()),
+        h,
+    };
+    match mailbox.resume(req) {
         Ok(()) => Ok(true),
-        Err(tokio::sync::mpsc::error::SendError(req)) => {
+        Err(req) => {
             // The session ended meanwhile: take the connection back.
             *conn = *req.conn;
             sm_failed(conn, "item-not-found", None).await?;

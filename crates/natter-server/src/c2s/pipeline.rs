@@ -4,8 +4,9 @@
 
 use super::session::Session;
 use crate::modules;
-use crate::modules::message::Plan;
+use crate::modules::message::{CommitResult, Plan};
 use std::collections::VecDeque;
+use std::task::{Context, Poll};
 
 /// Carries out the plan at the front of the pipeline (waiting for its
 /// commit if needed); it then counts as handled for XEP-0198.
@@ -15,7 +16,7 @@ pub(super) async fn finish_one(s: &mut Session) {
     };
     match plan {
         Plan::Commit(mut p) => {
-            let r = (&mut p.task).await;
+            let r = p.result().await;
             carry_out(s, p, r);
             return;
         }
@@ -33,11 +34,7 @@ pub(super) async fn finish_one(s: &mut Session) {
 }
 
 /// Completes a message whose commit finished.
-pub(super) fn carry_out(
-    s: &mut Session,
-    p: Box<modules::message::Pending>,
-    r: Result<Result<Option<u64>, &'static str>, tokio::task::JoinError>,
-) {
+fn carry_out(s: &mut Session, p: Box<modules::message::Pending>, r: CommitResult) {
     if let Some(err) = p.complete(s, r) {
         s.send(&err);
     }
@@ -60,12 +57,11 @@ pub(super) async fn flush_pipeline(s: &mut Session) {
     }
 }
 
-/// The result of the commit at the front of the pipeline, when it has one.
-pub(super) async fn front_commit(
-    pipeline: &mut VecDeque<Plan>,
-) -> Result<Result<Option<u64>, &'static str>, tokio::task::JoinError> {
+/// Polls the commit at the front of the pipeline, if there is one: ready
+/// once it finished (its result is kept until it is carried out).
+pub(super) fn poll_front(pipeline: &mut VecDeque<Plan>, cx: &mut Context<'_>) -> Poll<()> {
     match pipeline.front_mut() {
-        Some(Plan::Commit(p)) => (&mut p.task).await,
-        _ => std::future::pending().await,
+        Some(Plan::Commit(p)) => p.poll_commit(cx),
+        _ => Poll::Pending,
     }
 }

@@ -7,9 +7,10 @@
 
 use super::conn::{Conn, ConnError};
 use super::negotiate::Bound;
-use super::pipeline::{advance, carry_out, finish_one, flush_pipeline, front_commit};
+use super::pipeline::{advance, finish_one, flush_pipeline, poll_front};
 use super::sm::{self, StreamMgmt};
-use super::sm_session::{handle_sm, resume};
+use super::sm_session::{self, handle_sm, resume};
+use crate::mailbox::Signal;
 use crate::modules;
 use crate::modules::message::Plan;
 use crate::ns;
@@ -17,15 +18,18 @@ use crate::router::{Entry, Mailbox, Outbound};
 use crate::server::Shared;
 use natter_xml::{Event, Stanza};
 use std::collections::{HashSet, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::sync::{mpsc, Notify};
-use tokio::time::Instant;
 
 /// Mailbox messages taken in one go before writing.
 const BATCH: usize = 64;
 /// Messages from one client whose queue commits may be in flight at once.
 const PIPELINE: usize = 64;
+/// Socket reads in one round before the session lets other tasks run.
+const READ_ROUNDS: usize = 4;
 
 /// A new connection asking to take over a detached (or dying) session.
 pub struct ResumeRequest {
@@ -42,6 +46,8 @@ pub struct Session {
     pub resource: String,
     pub full: String,
     pub conn_id: u64,
+    /// Where other sessions and the server reach this one.
+    pub mailbox: Mailbox,
     /// Sent initial presence and not unavailable since.
     pub available: bool,
     /// Has ever been available (offline messages and probes are done once).
@@ -144,33 +150,67 @@ impl Session {
     }
 }
 
+/// Everything a session task owns, in one box: while the session waits,
+/// its task holds this box and nothing else (the work between waits runs
+/// in futures boxed for just that long).
+pub struct State {
+    s: Session,
+    /// None while detached, waiting for a resumption.
+    conn: Option<Conn>,
+    /// While detached: when resumption stops being possible.
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+/// What a session does after a round of work (small: the task holds it
+/// while it waits).
+enum Next {
+    /// Wait for the socket, the mailbox, a commit or the deadline.
+    Wait,
+    /// More work is ready now (a round stops early to stay fair).
+    Again,
+    /// The session ends, with the connection still open (if any) and why.
+    End(Option<Box<(Conn, ConnError)>>),
+}
+
 /// Runs a bound session until it ends.
-pub async fn run(shared: Arc<Shared>, conn: Conn, bound: Bound) {
-    let (tx, mut rx) = mpsc::channel(shared.config.c2s.mailbox_size);
-    let overflow = Arc::new(Notify::new());
+pub async fn run(mut st: Box<State>) {
+    let ended = loop {
+        match Box::pin(step(&mut st)).await {
+            Next::Wait => std::future::poll_fn(|cx| st.poll_wake(cx)).await,
+            Next::Again => tokio::task::yield_now().await,
+            Next::End(ended) => break ended.map(|b| *b),
+        }
+    };
+    Box::pin(finish(st, ended)).await;
+}
+
+/// Binds the session in the router and queues the bind result.
+pub fn start(shared: Arc<Shared>, conn: Conn, bound: Bound) -> Box<State> {
+    let mailbox = Mailbox::new(shared.config.c2s.mailbox_size);
     let conn_id = shared.router.next_conn_id();
     let full = format!("{}/{}", bound.bare, bound.resource);
     let entry = Entry {
         resource: bound.resource.clone(),
         conn_id,
-        mailbox: Mailbox {
-            tx,
-            overflow: overflow.clone(),
-        },
+        mailbox: mailbox.clone(),
         available: false,
         priority: 0,
         presence: None,
     };
     if let Some(old) = shared.router.bind(&bound.bare, entry) {
-        // If its mailbox is full it still learns when the router drops it.
         old.mailbox.deliver(Outbound::Conflict);
     }
+    if *shared.shutdown.borrow() {
+        // Bound while the server was telling every session to stop.
+        mailbox.shutdown();
+    }
     let mut s = Session {
-        shared: shared.clone(),
+        shared,
         bare: bound.bare,
         resource: bound.resource,
         full,
         conn_id,
+        mailbox,
         available: false,
         was_available: false,
         priority: 0,
@@ -189,33 +229,176 @@ pub async fn run(shared: Arc<Shared>, conn: Conn, bound: Bound) {
     natter_xml::escape_text(&s.full, &mut reply);
     reply.extend_from_slice(b"</jid></bind></iq>");
     s.send_raw(&reply);
-    let mut io = Io {
-        rx: &mut rx,
-        resume_rx: None,
-        overflow: &overflow,
+    Box::new(State {
+        s,
+        conn: Some(conn),
+        deadline: None,
+    })
+}
+
+impl State {
+    /// Ready when the session has something to do. Registers the task's
+    /// waker with the mailbox, the commit at the front of the pipeline, and
+    /// the socket or (detached) the resumption deadline.
+    fn poll_wake(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.s.mailbox.poll_ready(cx).is_ready()
+            || poll_front(&mut self.s.pipeline, cx).is_ready()
+        {
+            return Poll::Ready(());
+        }
+        match (&self.conn, &mut self.deadline) {
+            // A socket error is ready too: the next read reports it.
+            (Some(c), _) => c.poll_readable(cx).map(|_| ()),
+            (None, Some(d)) => d.as_mut().poll(cx),
+            (None, None) => Poll::Ready(()),
+        }
+    }
+}
+
+/// One round of work, until the session would have to wait.
+async fn step(st: &mut State) -> Next {
+    match st.s.mailbox.signal() {
+        Some(Signal::Shutdown) => {
+            return end_attached(st, ConnError::Stream("system-shutdown", None)).await
+        }
+        Some(Signal::Overflow) => return end_attached(st, too_slow()).await,
+        Some(Signal::Resume(req)) => {
+            // A new connection takes over; the old one (if any) is dropped.
+            if !st.s.pipeline.is_empty() {
+                flush_pipeline(&mut st.s).await;
+            }
+            match resume(&mut st.s, req).await {
+                Ok(c) => {
+                    st.conn = Some(c);
+                    st.deadline = None;
+                }
+                Err(ended) => return Next::End(ended.map(Box::new)),
+            }
+        }
+        None => {}
+    }
+    let State { s, conn, deadline } = st;
+    let Some(c) = conn.as_mut() else {
+        // Detached: collect stanzas to retransmit on resumption.
+        let mut n = 0;
+        while let Some(m) = s.mailbox.pop() {
+            if handle_outbound(s, m).await.is_err() || over_limit(s) {
+                return Next::End(None);
+            }
+            n += 1;
+            if n == BATCH {
+                return Next::Again;
+            }
+        }
+        s.out.clear();
+        if deadline.as_ref().is_none_or(|d| d.is_elapsed()) {
+            tracing::info!(jid = %s.full, "resumption timed out");
+            return Next::End(None);
+        }
+        s.mailbox.trim();
+        return Next::Wait;
     };
-    let ended = Box::pin(session_loop(&mut s, conn, &mut io)).await;
-    shared
+    match attached_round(s, c).await {
+        Ok(next) => next,
+        Err(e) => {
+            let resumable = s.sm.as_ref().is_some_and(|sm| sm.resumable);
+            if resumable && matches!(e, ConnError::Io(_)) {
+                tracing::info!(jid = %s.full, error = ?e, "connection lost; session kept for resumption");
+                if !s.pipeline.is_empty() {
+                    flush_pipeline(s).await;
+                }
+                *conn = None;
+                s.out.clear();
+                let secs = s.shared.config.c2s.resume_timeout_secs;
+                *deadline = Some(Box::pin(tokio::time::sleep(Duration::from_secs(secs))));
+                Next::Again
+            } else {
+                end_attached(st, e).await
+            }
+        }
+    }
+}
+
+/// Ends the session for `e`: messages already read are carried out first
+/// (their commits are under way) and counted.
+async fn end_attached(st: &mut State, e: ConnError) -> Next {
+    if !st.s.pipeline.is_empty() {
+        flush_pipeline(&mut st.s).await;
+    }
+    Next::End(st.conn.take().map(|c| Box::new((c, e))))
+}
+
+/// Reads from the client, handles what it sent and what the mailbox holds,
+/// and writes the result.
+async fn attached_round(s: &mut Session, conn: &mut Conn) -> Result<Next, ConnError> {
+    // Commits that landed, in order.
+    advance(s).await;
+    // Stanzas pipelined behind a bind or resume request are already buffered.
+    drain_parser(s, conn).await?;
+    let mut again = false;
+    for round in 0..READ_ROUNDS {
+        if !conn.try_fill()? {
+            break;
+        }
+        drain_parser(s, conn).await?;
+        again = round + 1 == READ_ROUNDS;
+    }
+    let mut n = 0;
+    while let Some(m) = s.mailbox.pop() {
+        handle_outbound(s, m).await?;
+        n += 1;
+        if n == BATCH {
+            again = true;
+            break;
+        }
+    }
+    if over_limit(s) {
+        return Err(too_slow());
+    }
+    write_out(s, conn).await?;
+    if again {
+        return Ok(Next::Again);
+    }
+    s.mailbox.trim();
+    conn.parser.trim();
+    if let Some(sm) = &mut s.sm {
+        sm.trim();
+    }
+    Ok(Next::Wait)
+}
+
+/// After the loop: leaves the router, answers requests that will never be
+/// answered, and closes the connection.
+async fn finish(mut st: Box<State>, ended: Option<(Conn, ConnError)>) {
+    let s = &mut st.s;
+    s.shared
         .resumable
         .lock()
         .expect("resumable lock")
         .remove(s.sm.as_ref().map(|sm| sm.id.as_str()).unwrap_or(""));
-    Box::pin(end(&mut s)).await;
+    end(s).await;
     // Requests that will never be answered: unacknowledged (XEP-0198 §5)
     // or still in the mailbox. Their senders get an error instead of silence.
-    rx.close();
+    let (left, late_resume) = s.mailbox.close();
     let mut lost: Vec<Arc<[u8]>> =
         s.sm.as_mut()
             .map(|sm| sm.take_unacked().into_iter().map(|u| u.bytes).collect())
             .unwrap_or_default();
-    while let Ok(m) = rx.try_recv() {
+    for m in left {
         if let Outbound::Stanza(b) = m {
             lost.push(b);
         }
     }
-    bounce_requests(&s, &lost);
+    bounce_requests(s, &lost);
+    if let Some(req) = late_resume {
+        let mut conn = *req.conn;
+        conn.send(&sm_session::failed_bytes("item-not-found"))
+            .await
+            .ok();
+        conn.close().await;
+    }
     if let Some((conn, e)) = ended {
-        Box::pin(close(&mut s, conn, e)).await;
+        close(s, conn, e).await;
     }
     tracing::info!(jid = %s.full, "session ended");
 }
@@ -231,139 +414,6 @@ async fn close(s: &mut Session, mut conn: Conn, e: ConnError) {
         }
     }
     super::finish(&s.shared, &mut conn, e).await;
-}
-
-/// The channels a session listens on besides its socket.
-pub(super) struct Io<'a> {
-    pub(super) rx: &'a mut mpsc::Receiver<Outbound>,
-    /// Where resumptions arrive, once the client enabled them (made then,
-    /// so sessions without resumption pay nothing for it).
-    pub(super) resume_rx: Option<mpsc::Receiver<ResumeRequest>>,
-    pub(super) overflow: &'a Notify,
-}
-
-/// Runs until the session ends; returns the connection still open (if any)
-/// and why it ends.
-async fn session_loop(s: &mut Session, conn: Conn, io: &mut Io<'_>) -> Option<(Conn, ConnError)> {
-    let mut shutdown = s.shared.shutdown.clone();
-    let mut conn = Some(conn);
-    let mut detached_until: Option<Instant> = None;
-    loop {
-        let Some(c) = conn.as_mut() else {
-            // Detached: wait for a resumption, the timeout or shutdown.
-            let deadline = detached_until.expect("detached has a deadline");
-            tokio::select! {
-                biased;
-                _ = shutdown.changed() => return None,
-                r = next_resume(&mut io.resume_rx) => {
-                    if let Some(req) = r {
-                        match Box::pin(resume(s, req)).await {
-                            Ok(c) => {
-                                conn = Some(c);
-                                detached_until = None;
-                            }
-                            Err(ended) => return ended,
-                        }
-                    }
-                }
-                m = io.rx.recv() => {
-                    let m = m?;
-                    if handle_outbound(s, m).await.is_err() || over_limit(s) {
-                        return None;
-                    }
-                }
-                _ = tokio::time::sleep_until(deadline) => {
-                    tracing::info!(jid = %s.full, "resumption timed out");
-                    return None;
-                }
-            }
-            continue;
-        };
-        let step = attached_step(s, c, io, &mut shutdown).await;
-        if !s.pipeline.is_empty() {
-            // Whatever happens next, messages already read are carried out
-            // (their commits are under way) and counted before it.
-            Box::pin(flush_pipeline(s)).await;
-        }
-        match step {
-            Ok(Some(req)) => {
-                // A new connection took over: the old one is dropped.
-                match Box::pin(resume(s, req)).await {
-                    Ok(c) => conn = Some(c),
-                    Err(ended) => return ended,
-                }
-            }
-            Ok(None) => {}
-            Err(e) => {
-                let resumable = s.sm.as_ref().is_some_and(|sm| sm.resumable);
-                if resumable && matches!(e, ConnError::Io(_)) {
-                    tracing::info!(jid = %s.full, error = ?e, "connection lost; session kept for resumption");
-                    conn = None;
-                    s.out.clear();
-                    let secs = s.shared.config.c2s.resume_timeout_secs;
-                    detached_until = Some(Instant::now() + Duration::from_secs(secs));
-                } else {
-                    return conn.take().map(|c| (c, e));
-                }
-            }
-        }
-    }
-}
-
-/// One round of an attached session: write what is pending, then wait for
-/// the next thing to do. `Ok(Some(req))`: a resumption arrived.
-async fn attached_step(
-    s: &mut Session,
-    conn: &mut Conn,
-    io: &mut Io<'_>,
-    shutdown: &mut tokio::sync::watch::Receiver<bool>,
-) -> Result<Option<ResumeRequest>, ConnError> {
-    // Stanzas pipelined behind a bind or resume request are already buffered.
-    drain_parser(s, conn, io).await?;
-    write_out(s, conn).await?;
-    tokio::select! {
-        biased;
-        _ = shutdown.changed() => Err(ConnError::Stream("system-shutdown", None)),
-        _ = io.overflow.notified() => Err(too_slow()),
-        r = next_resume(&mut io.resume_rx) => Ok(r),
-        r = front_commit(&mut s.pipeline), if matches!(s.pipeline.front(), Some(Plan::Commit(_))) => {
-            if let Some(Plan::Commit(p)) = s.pipeline.pop_front() {
-                carry_out(s, p, r);
-            }
-            advance(s).await;
-            Ok(None)
-        }
-        m = io.rx.recv() => {
-            let Some(m) = m else {
-                // The router dropped us: another session took the resource.
-                return Err(ConnError::Stream("conflict", Some("replaced by a new session".into())));
-            };
-            handle_outbound(s, m).await?;
-            for _ in 1..BATCH {
-                match io.rx.try_recv() {
-                    Ok(m) => handle_outbound(s, m).await?,
-                    Err(_) => break,
-                }
-            }
-            if over_limit(s) {
-                return Err(too_slow());
-            }
-            Ok(None)
-        }
-        r = conn.fill() => {
-            r?;
-            drain_parser(s, conn, io).await?;
-            Ok(None)
-        }
-    }
-}
-
-/// The next resumption request; never, when resumption is not enabled.
-async fn next_resume(rx: &mut Option<mpsc::Receiver<ResumeRequest>>) -> Option<ResumeRequest> {
-    match rx {
-        Some(rx) => rx.recv().await,
-        None => std::future::pending().await,
-    }
 }
 
 fn too_slow() -> ConnError {
@@ -398,20 +448,20 @@ async fn write_out(s: &mut Session, conn: &mut Conn) -> Result<(), ConnError> {
     s.out = Vec::new();
     let written = std::mem::take(&mut s.written);
     if !written.is_empty() {
-        Box::pin(s.dequeue(written)).await;
+        s.dequeue(written).await;
     }
     Ok(())
 }
 
 /// Handles every complete stanza the parser holds.
-async fn drain_parser(s: &mut Session, conn: &mut Conn, io: &mut Io<'_>) -> Result<(), ConnError> {
+async fn drain_parser(s: &mut Session, conn: &mut Conn) -> Result<(), ConnError> {
     while let Some(ev) = conn.parser.next_event()? {
         match ev {
             Event::Stanza(st) if st.ns() == sm::NS => {
                 // An <r/> is answered for everything sent before it: the
                 // messages in flight are committed first.
-                Box::pin(flush_pipeline(s)).await;
-                Box::pin(handle_sm(s, &st, io)).await?
+                flush_pipeline(s).await;
+                handle_sm(s, &st).await?
             }
             Event::Stanza(st) if st.name() == "message" && st.ns() == ns::CLIENT => {
                 check_from(s, &st)?;
@@ -419,14 +469,13 @@ async fn drain_parser(s: &mut Session, conn: &mut Conn, io: &mut Io<'_>) -> Resu
                 s.pipeline.push_back(plan);
                 advance(s).await;
                 if s.pipeline.len() >= PIPELINE {
-                    Box::pin(finish_one(s)).await;
+                    finish_one(s).await;
                 }
             }
             Event::Stanza(st) => {
                 // Everything else is handled after the messages before it.
-                Box::pin(flush_pipeline(s)).await;
-                // Boxed: the handlers' state exists only while one runs, so
-                // an idle session's future stays small.
+                flush_pipeline(s).await;
+                // Boxed: the handlers' state exists only while one runs.
                 Box::pin(handle_stanza(s, st)).await?;
                 if let Some(sm) = &mut s.sm {
                     sm.handled();

@@ -89,6 +89,13 @@ impl StreamMgmt {
         self.unacked.len()
     }
 
+    /// Frees the unacknowledged queue's buffer once it is empty.
+    pub fn trim(&mut self) {
+        if self.unacked.is_empty() && self.unacked.capacity() > 0 {
+            self.unacked = VecDeque::new();
+        }
+    }
+
     /// Forgets every unacknowledged stanza (returned, for their queue entries).
     pub fn take_unacked(&mut self) -> Vec<Unacked> {
         self.unacked.drain(..).collect()

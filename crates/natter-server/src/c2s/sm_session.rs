@@ -3,18 +3,13 @@
 //! themselves are in `sm`.
 
 use super::conn::{Conn, ConnError};
-use super::session::{Io, ResumeRequest, Session};
+use super::session::{ResumeRequest, Session};
 use super::sm::{self, StreamMgmt};
 use crate::ns;
 use natter_xml::Stanza;
-use tokio::sync::mpsc;
 
 /// XEP-0198 elements from the client.
-pub(super) async fn handle_sm(
-    s: &mut Session,
-    el: &Stanza,
-    io: &mut Io<'_>,
-) -> Result<(), ConnError> {
+pub(super) async fn handle_sm(s: &mut Session, el: &Stanza) -> Result<(), ConnError> {
     match el.name() {
         "enable" if s.sm.is_none() => {
             let resume = matches!(el.attr("resume").as_deref(), Some("true") | Some("1"));
@@ -23,13 +18,11 @@ pub(super) async fn handle_sm(
             let mut reply = format!("<enabled xmlns='{}' id='{id}'", sm::NS);
             if resume {
                 reply.push_str(&format!(" resume='true' max='{max}'"));
-                let (tx, rx) = mpsc::channel(1);
-                io.resume_rx = Some(rx);
                 s.shared
                     .resumable
                     .lock()
                     .expect("resumable lock")
-                    .insert(id.clone(), (s.bare.clone(), tx));
+                    .insert(id.clone(), (s.bare.clone(), s.mailbox.clone()));
             }
             reply.push_str("/>");
             s.send_raw(reply.as_bytes());
@@ -82,12 +75,17 @@ pub(super) async fn handle_sm(
 }
 
 fn sm_failed(s: &mut Session, condition: &str) {
-    let f = format!(
+    s.send_raw(&failed_bytes(condition));
+}
+
+/// `<failed/>` with a stanza error condition.
+pub(super) fn failed_bytes(condition: &str) -> Vec<u8> {
+    format!(
         "<failed xmlns='{}'><{condition} xmlns='{}'/></failed>",
         sm::NS,
         ns::STANZAS
-    );
-    s.send_raw(f.as_bytes());
+    )
+    .into_bytes()
 }
 
 /// Takes over `req.conn` for this session (XEP-0198 §5).

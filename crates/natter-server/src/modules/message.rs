@@ -9,7 +9,10 @@ use crate::router::{Mailbox, Outbound};
 use crate::{ns, util};
 use natter_store::OfflineMessage;
 use natter_xml::Stanza;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use tokio::task::JoinHandle;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,9 +50,15 @@ pub enum Plan {
     Commit(Box<Pending>),
 }
 
+/// What a message's commit task gives: the queue entry (if queued) or the
+/// error condition for the sender.
+pub type CommitResult = Result<Result<Option<u64>, &'static str>, tokio::task::JoinError>;
+
 /// A message waiting for its existence check or queue commit.
 pub struct Pending {
-    pub task: JoinHandle<Result<Option<u64>, &'static str>>,
+    task: JoinHandle<Result<Option<u64>, &'static str>>,
+    /// The task's result, once polled to completion.
+    done: Option<CommitResult>,
     st: Stanza,
     ty: MsgType,
     to: String,
@@ -62,20 +71,36 @@ impl Plan {
     /// Whether carrying it out would wait.
     pub fn is_ready(&self) -> bool {
         match self {
-            Plan::Commit(p) => p.task.is_finished(),
+            Plan::Commit(p) => p.done.is_some() || p.task.is_finished(),
             _ => true,
         }
     }
 }
 
 impl Pending {
+    /// Polls the commit; its result is kept for `result`. Ready once it
+    /// finished.
+    pub fn poll_commit(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.done.is_none() {
+            match Pin::new(&mut self.task).poll(cx) {
+                Poll::Ready(r) => self.done = Some(r),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(())
+    }
+
+    /// Waits for the commit's result.
+    pub async fn result(&mut self) -> CommitResult {
+        match self.done.take() {
+            Some(r) => r,
+            None => (&mut self.task).await,
+        }
+    }
+
     /// Completes the message once its task finished: hands a committed entry
     /// to the recipient's sessions; an error for the sender, if any.
-    pub fn complete(
-        self: Box<Self>,
-        s: &Session,
-        result: Result<Result<Option<u64>, &'static str>, tokio::task::JoinError>,
-    ) -> Option<Vec<u8>> {
+    pub fn complete(self: Box<Self>, s: &Session, result: CommitResult) -> Option<Vec<u8>> {
         let result = result.unwrap_or(Err("internal-server-error"));
         match result {
             Ok(Some(seq)) => {
@@ -191,6 +216,7 @@ pub fn plan(s: &mut Session, st: Stanza) -> Plan {
     };
     Plan::Commit(Box::new(Pending {
         task,
+        done: None,
         st,
         ty,
         to,
