@@ -81,10 +81,10 @@ def idle_steps(recs, scenario="idle"):
     return (r or {}).get("steps") or []
 
 
-ORDER = ["idle", "login", "pairs", "rate", "offline"]
+ORDER = ["idle", "idle-tls", "login", "pairs", "rate", "offline"]
 
 # idle scenarios: (scenario, label prefix)
-IDLES = [("idle", "idle")]
+IDLES = [("idle", "idle"), ("idle-tls", "idle over STARTTLS")]
 
 
 def rows_for(all_recs):
@@ -306,8 +306,12 @@ def header_text(recs, path, plot_rel):
 
 
 def notes(recs):
-    """Sentences for the parts of the run that are not plain natterd with fsync off."""
+    """Sentences for the parts of the run that are not plain c2s with fsync off."""
     out = ""
+    if any(first(recs[s], "idle-tls") for s in SERVERS):
+        out += (" The `idle over STARTTLS` rows hold the same sessions over STARTTLS (a self-signed "
+                "ECDSA P-256 certificate on each server: natterd's own, the harness's for ejabberd "
+                "and Prosody).")
     if recs.get("natterd-fsync"):
         ran = {r.get("scenario") for r in recs["natterd-fsync"]}
         scen = [x for x in ORDER if x in ran] + sorted(ran - set(ORDER) - {None})
@@ -385,7 +389,7 @@ def plot(recs, png):
     fig.suptitle("natterd vs ejabberd vs Prosody (same machine, same run; server on 1 core)")
 
     ax = axes[0][0]
-    for scen, style, suffix in (("idle", "o-", ""),):
+    for scen, style, suffix in (("idle", "o-", ""), ("idle-tls", "s--", " (STARTTLS)")):
         for s in SERVERS:
             pts = [((st.get("requested") or st.get("sessions")), st.get("per_session_kib"))
                    for st in idle_steps(recs[s], scen) if st.get("per_session_kib") is not None]
