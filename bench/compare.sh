@@ -1,23 +1,32 @@
 #!/usr/bin/env bash
 # bench/compare.sh — natterd, ejabberd and Prosody side by side, in one run.
 #
-# Installs ejabberd and Prosody from Debian if missing, runs each of the three
-# servers itself (its own config and data under a temp dir, its own loopback
-# port, pinned to CPU 0), creates the same accounts in each through its
-# fastest bulk path, drives every scenario of natter-bench (pinned to CPU 1)
-# against each, appends the JSON lines to bench/results/<date>.jsonl and writes
-# the table (with natterd/ejabberd and natterd/Prosody ratios) and
+# Installs ejabberd and Prosody from Debian if missing, runs each server
+# itself (its own config and data under a temp dir, its own loopback port,
+# pinned to CPU 0), creates the same accounts in each through its fastest bulk
+# path, drives every scenario of natter-bench (pinned to CPU 1) against each,
+# appends the JSON lines to bench/results/<date>.jsonl and writes the table
+# (with natterd/ejabberd and natterd/Prosody ratios) and
 # bench/results/compare.png into BENCHMARKS.md between
 # <!-- compare:begin --> and <!-- compare:end -->.
 #
-#   bench/compare.sh                      full run (about 10-15 minutes)
-#   bench/compare.sh --dry-run            natterd only, tiny sizes, no BENCHMARKS.md
+# Servers (--only): natterd ([store] fsync = false), natterd-fsync (the same
+# natterd with [store] fsync = true, run for the scenarios that write:
+# $BENCH_FSYNC_SCENARIOS), ejabberd, prosody.
+# Scenarios (--scenarios): idle, idle-tls (idle over STARTTLS), login, pairs,
+# rate, offline.
+#
+#   bench/compare.sh                      full run (about 15-20 minutes)
+#   bench/compare.sh --dry-run            natterd and natterd-fsync only, tiny sizes,
+#                                         no BENCHMARKS.md
 #   bench/compare.sh --only natterd       chosen servers, full sizes
 #   bench/compare.sh --scenarios idle,pairs
 #   bench/compare.sh --report FILE.jsonl  only rebuild the table and plot
 #
 # Sizes and ports come from the environment (defaults in brackets):
 #   BENCH_IDLE_NS       session counts `idle` steps through      ["1000 5000 10000"]
+#   BENCH_IDLE_TLS_NS   session counts `idle-tls` steps through  [$BENCH_IDLE_NS]
+#   BENCH_FSYNC_SCENARIOS  scenarios natterd-fsync runs         ["pairs,rate,offline"]
 #   BENCH_LOGIN_N       logins per `login` run                  [2000]
 #   BENCH_LOGIN_MECHS   SASL mechanisms for `login`             ["scram-sha-1 scram-sha-256"]
 #   BENCH_PAIRS         sender/receiver pairs in `pairs`        [50]
@@ -34,7 +43,7 @@
 #                       (with PLAIN the server runs PBKDF2 at every login:
 #                       ejabberd then needs ~20 ms of CPU per session set up)
 #   BENCH_PASSWORD      the shared password                      [benchpw]
-#   NATTERD_PORT EJABBERD_PORT PROSODY_PORT                      [25222 25322 25422]
+#   NATTERD_PORT NATTERD_FSYNC_PORT EJABBERD_PORT PROSODY_PORT   [25222 25232 25322 25422]
 #   NATTERD NATTER_BENCH  binaries (default: cargo build --release into
 #                         ${CARGO_TARGET_DIR:-target})
 #   SERVER_CPU BENCH_CPU  CPUs for taskset                        [0 1]
@@ -44,8 +53,10 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$HERE")
 RESULTS="$HERE/results"
 
-ONLY="natterd,ejabberd,prosody"
-SCENARIOS="idle,login,pairs,rate,offline"
+ALL_SERVERS="natterd natterd-fsync ejabberd prosody"
+ALL_SCENARIOS="idle idle-tls login pairs rate offline"
+ONLY="natterd,natterd-fsync,ejabberd,prosody"
+SCENARIOS="idle,idle-tls,login,pairs,rate,offline"
 DRY=0
 WRITE=1
 KEEP=0
@@ -59,7 +70,7 @@ while [ $# -gt 0 ]; do
         --only=*) ONLY=${1#*=}; shift ;;
         --scenarios) SCENARIOS=$2; shift 2 ;;
         --scenarios=*) SCENARIOS=${1#*=}; shift ;;
-        --dry-run) DRY=1; ONLY=natterd; WRITE=0; shift ;;
+        --dry-run) DRY=1; ONLY=natterd,natterd-fsync; WRITE=0; shift ;;
         --no-write) WRITE=0; shift ;;
         --keep) KEEP=1; shift ;;
         --report) REPORT_ONLY=$2; shift 2 ;;
@@ -79,6 +90,8 @@ if [ "$DRY" = 1 ]; then
     : "${BENCH_OFFLINE_K:=1000}"
 fi
 : "${BENCH_IDLE_NS:=1000 5000 10000}"
+: "${BENCH_IDLE_TLS_NS:=$BENCH_IDLE_NS}"
+: "${BENCH_FSYNC_SCENARIOS:=pairs,rate,offline}"
 : "${BENCH_LOGIN_N:=2000}"
 : "${BENCH_LOGIN_MECHS:=scram-sha-1 scram-sha-256}"
 : "${BENCH_PAIRS:=50}"
@@ -95,6 +108,7 @@ fi
 : "${BENCH_PASSWORD:=benchpw}"
 : "${BENCH_PREFIX:=user}"
 : "${NATTERD_PORT:=25222}"
+: "${NATTERD_FSYNC_PORT:=25232}"
 : "${EJABBERD_PORT:=25322}"
 : "${PROSODY_PORT:=25422}"
 : "${SERVER_CPU:=0}"
@@ -128,6 +142,12 @@ fi
 
 want() { case ",$ONLY," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 scenario_on() { case ",$SCENARIOS," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+for x in ${ONLY//,/ }; do
+    case " $ALL_SERVERS " in *" $x "*) ;; *) die "--only: unknown server $x (known: $ALL_SERVERS)" ;; esac
+done
+for x in ${SCENARIOS//,/ }; do
+    case " $ALL_SCENARIOS " in *" $x "*) ;; *) die "--scenarios: unknown scenario $x (known: $ALL_SCENARIOS)" ;; esac
+done
 
 # ---------------------------------------------------------------- install
 install_servers() {
@@ -166,7 +186,7 @@ install_servers() {
 
 version_of() {
     case $1 in
-        natterd)
+        natterd|natterd-fsync)
             local rev
             rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
             git -C "$ROOT" diff --quiet HEAD 2>/dev/null || rev="$rev+dirty"
@@ -191,7 +211,7 @@ build_binaries() {
 
 # ---------------------------------------------------------------- helpers
 port_of() {
-    case $1 in natterd) echo "$NATTERD_PORT" ;; ejabberd) echo "$EJABBERD_PORT" ;; prosody) echo "$PROSODY_PORT" ;; esac
+    case $1 in natterd) echo "$NATTERD_PORT" ;; natterd-fsync) echo "$NATTERD_FSYNC_PORT" ;; ejabberd) echo "$EJABBERD_PORT" ;; prosody) echo "$PROSODY_PORT" ;; esac
 }
 
 # PID of the process listening on 127.0.0.1:PORT (the server itself: natterd,
@@ -219,48 +239,80 @@ wait_gone() { # pid seconds
 }
 
 # ---------------------------------------------------------------- configs
-setup_natterd() {
-    local d=$WORK/natterd
+# natterd runs twice when natterd-fsync is wanted: the same binary with its own
+# data under $WORK/natterd or $WORK/natterd-fsync, differing only in
+# [store] fsync. natterd's delivery contract is on in both (a message is
+# committed to the recipient's queue before the sender's ack covers it):
+# fsync = false (SQLite WAL, synchronous=NORMAL) keeps it across a crash of
+# natterd, fsync = true (synchronous=FULL) across a power loss as well.
+setup_natterd_as() { # name port fsync
+    local name=$1 port=$2 fsync=$3 d=$WORK/$1
     mkdir -p "$d/data"
     cat >"$d/natterd.toml" <<EOF
-# natter bench: natterd on loopback (generated by bench/compare.sh)
+# natter bench: $name on loopback (generated by bench/compare.sh)
 domain = "$DOMAIN"
 data_dir = "$d/data"
 log_level = "warn"
 
 [listen]
-c2s = "127.0.0.1:$NATTERD_PORT"
-c2s_tls = "127.0.0.1:$((NATTERD_PORT + 1))"
+# STARTTLS is offered on c2s too (natterd makes its own self-signed
+# certificate under data_dir)
+c2s = "127.0.0.1:$port"
+c2s_tls = "127.0.0.1:$((port + 1))"
 
 [c2s]
-# plain c2s on loopback, like the other two
+# plain c2s on loopback, like the others
 require_tls = false
 max_stanza_bytes = 262144
 max_unacked = 1000
 
 [store]
-fsync = ${BENCH_FSYNC:-false}
+fsync = $fsync
 EOF
     local t0=$SECONDS
     python3 "$HERE/accounts.py" natterd --count "$ACCOUNTS" --prefix "$BENCH_PREFIX" \
         --domain "$DOMAIN" --password "$BENCH_PASSWORD" --out "$d/accounts.txt"
     "$NATTERD" --config "$d/natterd.toml" user import <"$d/accounts.txt" >&2
-    log "natterd: $ACCOUNTS accounts via \`natterd user import\` in $((SECONDS - t0)) s"
+    log "$name: $ACCOUNTS accounts via \`natterd user import\` in $((SECONDS - t0)) s"
 }
 
-start_natterd() {
-    local d=$WORK/natterd
+start_natterd_as() { # name port
+    local d=$WORK/$1
     taskset -c "$SERVER_CPU" "$NATTERD" --config "$d/natterd.toml" run >>"$d/natterd.log" 2>&1 &
-    wait_listen "$NATTERD_PORT" 30 || die "natterd did not listen on $NATTERD_PORT (see $d/natterd.log)"
+    wait_listen "$2" 30 || die "$1 did not listen on $2 (see $d/natterd.log)"
 }
 
-stop_natterd() {
+stop_natterd_as() { # port
     local pid
-    pid=$(listener_pid "$NATTERD_PORT")
+    pid=$(listener_pid "$1")
     [ -n "$pid" ] || return 0
     kill -TERM "$pid"
     wait_gone "$pid" 30 || kill -KILL "$pid"
     wait "$pid" 2>/dev/null || true
+}
+
+setup_natterd() { setup_natterd_as natterd "$NATTERD_PORT" false; }
+start_natterd() { start_natterd_as natterd "$NATTERD_PORT"; }
+stop_natterd() { stop_natterd_as "$NATTERD_PORT"; }
+setup_natterd_fsync() { setup_natterd_as natterd-fsync "$NATTERD_FSYNC_PORT" true; }
+start_natterd_fsync() { start_natterd_as natterd-fsync "$NATTERD_FSYNC_PORT"; }
+stop_natterd_fsync() { stop_natterd_as "$NATTERD_FSYNC_PORT"; }
+
+# setup_/start_/stop_ of a server name (natterd-fsync -> natterd_fsync).
+server_do() { # action server
+    "${1}_${2//-/_}"
+}
+
+# A self-signed certificate for ejabberd's and Prosody's STARTTLS (idle-tls),
+# the same kind natterd makes for itself: ECDSA P-256, CN and SAN = the domain.
+make_cert() {
+    CERT_DIR=$WORK/cert
+    mkdir -p "$CERT_DIR"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
+        -subj "/CN=$DOMAIN" -addext "subjectAltName=DNS:$DOMAIN" \
+        -keyout "$CERT_DIR/$DOMAIN.key" -out "$CERT_DIR/$DOMAIN.crt" 2>/dev/null \
+        || die "openssl could not make a self-signed certificate"
+    cat "$CERT_DIR/$DOMAIN.crt" "$CERT_DIR/$DOMAIN.key" >"$CERT_DIR/$DOMAIN.pem"
 }
 
 EJ_NODE="natbench$$@localhost"
@@ -274,6 +326,7 @@ setup_ejabberd() {
     local d=$WORK/ejabberd
     mkdir -p "$d/logs" "$d/spool"
     cp /etc/ejabberd/inetrc "$d/inetrc" 2>/dev/null || echo '{file, resolv, "/etc/resolv.conf"}.' >"$d/inetrc"
+    cp "$CERT_DIR/$DOMAIN.pem" "$d/$DOMAIN.pem"
     cat >"$d/ejabberdctl.cfg" <<EOF
 ERL_MAX_PORTS=65536
 ERL_PROCESSES=2000000
@@ -285,6 +338,9 @@ hosts:
   - $DOMAIN
 loglevel: warning
 log_rotate_count: 0
+# self-signed certificate for STARTTLS, made by compare.sh (ECDSA P-256)
+certfiles:
+  - "$d/$DOMAIN.pem"
 listen:
   -
     port: $EJABBERD_PORT
@@ -295,6 +351,8 @@ listen:
     # no traffic shaping (Debian's default is 3000 B/s per client)
     shaper: none
     access: c2s
+    # STARTTLS offered (idle-tls), not required (every other scenario)
+    starttls: true
     starttls_required: false
     # Debian's listener backlog is 5: bursts of connects then wait for SYN
     # retransmits (1 s, 3 s, ...). natterd (tokio) and Prosody here use 1024.
@@ -376,6 +434,7 @@ stop_ejabberd() {
 setup_prosody() {
     local d=$WORK/prosody
     mkdir -p "$d/data" "$d/certs"
+    cp "$CERT_DIR/$DOMAIN.crt" "$CERT_DIR/$DOMAIN.key" "$d/certs/"
     cat >"$d/prosody.cfg.lua" <<EOF
 -- natter bench: Prosody on loopback (generated by bench/compare.sh)
 pidfile = "$d/prosody.pid"
@@ -393,6 +452,8 @@ admin_interfaces = {}
 -- plain c2s on loopback, PLAIN allowed, like the other two
 c2s_require_encryption = false
 allow_unencrypted_plain_auth = true
+-- STARTTLS offered (idle-tls) with the self-signed certificate compare.sh made
+-- (ECDSA P-256); mod_tls is not loaded on its own
 -- same stanza limit as natterd and ejabberd
 c2s_stanza_size_limit = 262144
 authentication = "internal_hashed"
@@ -409,10 +470,11 @@ network_settings = { tcp_backlog = 1024 }
 -- no mod_mam (archiving off), no mod_limits (rate limits) and no
 -- mod_register_limits; mod_offline is loaded by Prosody on its own
 modules_enabled = {
-  "roster"; "saslauth"; "disco"; "ping"; "carbons"; "blocklist"; "version"; "smacks";
+  "roster"; "saslauth"; "tls"; "disco"; "ping"; "carbons"; "blocklist"; "version"; "smacks";
 }
 modules_disabled = { "s2s"; "s2s_auth_certs"; }
 VirtualHost "$DOMAIN"
+  ssl = { certificate = "$d/certs/$DOMAIN.crt"; key = "$d/certs/$DOMAIN.key"; }
 EOF
     local t0=$SECONDS
     python3 "$HERE/accounts.py" prosody --count "$ACCOUNTS" --prefix "$BENCH_PREFIX" \
@@ -441,8 +503,8 @@ stop_prosody() {
 
 cleanup() {
     set +e
-    for s in natterd ejabberd prosody; do
-        want "$s" && [ -n "${WORK:-}" ] && [ -d "$WORK/$s" ] && "stop_$s"
+    for s in $ALL_SERVERS; do
+        want "$s" && [ -n "${WORK:-}" ] && [ -d "$WORK/$s" ] && server_do stop "$s"
     done
     if [ -n "${WORK:-}" ] && [ "$KEEP" = 0 ]; then rm -rf "$WORK"; fi
 }
@@ -470,15 +532,17 @@ bench_mech() {
 }
 
 # run_bench SERVER SCENARIO PARAMS-JSON natter-bench-args...
+# SCENARIO names the result (idle-tls); natter-bench runs its base (idle).
 run_bench() {
     local server=$1 scenario=$2 params=$3
     shift 3
+    local command=${scenario%-tls}
     local port pid out rc=0
     port=$(port_of "$server")
     pid=$(listener_pid "$port")
-    log "$server: $scenario $*"
+    log "$server: $scenario: $command $*"
     local t0=$SECONDS
-    out=$(taskset -c "$BENCH_CPU" "$NATTER_BENCH" "$scenario" --host 127.0.0.1 --port "$port" \
+    out=$(taskset -c "$BENCH_CPU" "$NATTER_BENCH" "$command" --host 127.0.0.1 --port "$port" \
         --domain "$DOMAIN" --password "$BENCH_PASSWORD" --prefix "$BENCH_PREFIX" \
         --server-pid "$pid" --label "$server" "$@" 2>"$WORK/bench.err") || rc=$?
     local line
@@ -499,20 +563,40 @@ run_bench() {
 # from a server that has just booted with the same data.
 fresh() { # server scenario params args...
     local server=$1
-    "start_$server"
+    server_do start "$server"
     run_bench "$@" || true
-    "stop_$server"
+    server_do stop "$server"
+}
+
+# "1000 5000 10000" (spaces or commas) -> "1000,5000,10000", ascending.
+idle_ns() {
+    echo "$1" | tr ' ,' '\n\n' | grep -v '^$' | sort -n | uniq | paste -sd, -
+}
+
+# Does SERVER run SCENARIO? natterd-fsync only runs the scenarios that write
+# messages to the store ($BENCH_FSYNC_SCENARIOS).
+runs() { # server scenario
+    [ "$1" != natterd-fsync ] && return 0
+    case ",$BENCH_FSYNC_SCENARIOS," in *",$2,"*) return 0 ;; *) return 1 ;; esac
 }
 
 scenario_runs() { # server
     local s=$1 mech
+    local ns max
     if scenario_on idle; then
         # One run steps up through the session counts (memory sampled at each).
-        local ns max
-        ns=$(echo "$BENCH_IDLE_NS" | tr ' ' ',' | tr -s ',')
-        max=$(echo "$ns" | tr ',' '\n' | sort -n | tail -1)
+        ns=$(idle_ns "$BENCH_IDLE_NS")
+        max=$(echo "$ns" | tr ',' '\n' | tail -1)
         # shellcheck disable=SC2046
         fresh "$s" idle "{\"sessions\":\"$ns\"}" --sessions "$ns" --mech "$(bench_mech "$BENCH_MECH")" $(source_args "$max")
+    fi
+    if scenario_on idle-tls; then
+        # The same over STARTTLS (natter-bench accepts any certificate).
+        ns=$(idle_ns "$BENCH_IDLE_TLS_NS")
+        max=$(echo "$ns" | tr ',' '\n' | tail -1)
+        # shellcheck disable=SC2046
+        fresh "$s" idle-tls "{\"sessions\":\"$ns\",\"tls\":true}" --sessions "$ns" --tls \
+            --mech "$(bench_mech "$BENCH_MECH")" $(source_args "$max")
     fi
     if scenario_on login; then
         for mech in $BENCH_LOGIN_MECHS; do
@@ -539,7 +623,9 @@ main() {
     build_binaries
 
     local max_idle=0 n
-    for n in $BENCH_IDLE_NS; do [ "$n" -gt "$max_idle" ] && max_idle=$n; done
+    for n in $(idle_ns "$BENCH_IDLE_NS,$BENCH_IDLE_TLS_NS" | tr ',' ' '); do
+        [ "$n" -gt "$max_idle" ] && max_idle=$n
+    done
     ACCOUNTS=$(( max_idle > BENCH_LOGIN_N ? max_idle : BENCH_LOGIN_N ))
     [ $((2 * BENCH_PAIRS)) -gt "$ACCOUNTS" ] && ACCOUNTS=$((2 * BENCH_PAIRS))
     [ $((2 * BENCH_RATE_PAIRS)) -gt "$ACCOUNTS" ] && ACCOUNTS=$((2 * BENCH_RATE_PAIRS))
@@ -554,8 +640,9 @@ main() {
     trap 'exit 130' INT TERM
 
     local s servers=()
-    for s in natterd ejabberd prosody; do want "$s" && servers+=("$s"); done
-    [ ${#servers[@]} -gt 0 ] || die "--only names none of natterd, ejabberd, prosody"
+    for s in $ALL_SERVERS; do want "$s" && servers+=("$s"); done
+    [ ${#servers[@]} -gt 0 ] || die "--only names none of $ALL_SERVERS"
+    if want ejabberd || want prosody; then make_cert; fi
     for s in "${servers[@]}"; do
         local p
         p=$(port_of "$s")
@@ -565,20 +652,21 @@ main() {
 
     log "run $RUN_ID: servers ${servers[*]}, scenarios $SCENARIOS, $ACCOUNTS accounts, work dir $WORK"
     for s in "${servers[@]}"; do
-        "setup_$s"
-        "start_$s"
+        server_do setup "$s"
+        server_do start "$s"
         python3 "$HERE/smoke.py" --port "$(port_of "$s")" --domain "$DOMAIN" \
             --prefix "$BENCH_PREFIX" --password "$BENCH_PASSWORD" >&2 \
             || die "$s: smoke test (PLAIN + SCRAM-SHA-1 login, bind, XEP-0198, offline) failed"
-        "stop_$s"
+        server_do stop "$s"
     done
 
     # Scenario-major order, so that slow drifts of a shared machine fall on
-    # all three servers alike.
+    # every server alike.
     local scen
-    for scen in idle login pairs rate offline; do
+    for scen in $ALL_SCENARIOS; do
         scenario_on "$scen" || continue
         for s in "${servers[@]}"; do
+            runs "$s" "$scen" || continue
             SCENARIOS=$scen scenario_runs "$s"
         done
     done

@@ -16,8 +16,10 @@ import json
 import os
 import sys
 
-SERVERS = ["natterd", "ejabberd", "prosody"]
-NAMES = {"natterd": "natterd", "ejabberd": "ejabberd", "prosody": "Prosody"}
+# natterd-fsync: natterd with [store] fsync = true, run only for the scenarios
+# that write (its column stands next to natterd's; ratios use natterd's).
+SERVERS = ["natterd", "natterd-fsync", "ejabberd", "prosody"]
+NAMES = {"natterd": "natterd", "natterd-fsync": "natterd fsync=on", "ejabberd": "ejabberd", "prosody": "Prosody"}
 BEGIN = "<!-- compare:begin -->"
 END = "<!-- compare:end -->"
 
@@ -74,17 +76,33 @@ def first(recs, scenario, **params):
     return rs[-1] if rs else None
 
 
-def idle_steps(recs):
-    r = first(recs, "idle")
+def idle_steps(recs, scenario="idle"):
+    r = first(recs, scenario)
     return (r or {}).get("steps") or []
+
+
+ORDER = ["idle", "idle-tls", "login", "pairs", "rate", "offline"]
+
+# idle scenarios: (scenario, label prefix)
+IDLES = [("idle", "idle"), ("idle-tls", "idle over STARTTLS")]
 
 
 def rows_for(all_recs):
     rows = []
-    # idle: one row per step N (RSS and PSS per session)
-    ns = sorted({s.get("requested") or s.get("sessions") for rs in all_recs.values() for s in idle_steps(rs)} - {None})
+    for scen, name in IDLES:
+        rows += idle_rows(all_recs, scen, name)
+    rows += other_rows(all_recs)
+    return rows
+
+
+def idle_rows(all_recs, scen, name):
+    """One row per step N (RSS and PSS per session)."""
+    rows = []
+    ns = sorted({s.get("requested") or s.get("sessions")
+                 for rs in all_recs.values() for s in idle_steps(rs, scen)} - {None})
+
     def per(recs, n, key):
-        for s in idle_steps(recs):
+        for s in idle_steps(recs, scen):
             if (s.get("requested") or s.get("sessions")) != n:
                 continue
             v = s.get(key)
@@ -99,8 +117,13 @@ def rows_for(all_recs):
         rss = lambda recs, n=n: per(recs, n, "per_session_kib")
         pss = lambda recs, n=n: per(recs, n, "per_session_pss_kib")
 
-        rows.append((f"idle: memory per session at {n:,} sessions, KiB (RSS)", "low", rss, "idle"))
-        rows.append((f"idle: memory per session at {n:,} sessions, KiB (PSS)", "low", pss, "idle"))
+        rows.append((f"{name}: memory per session at {n:,} sessions, KiB (RSS)", "low", rss, scen))
+        rows.append((f"{name}: memory per session at {n:,} sessions, KiB (PSS)", "low", pss, scen))
+    return rows
+
+
+def other_rows(all_recs):
+    rows = []
     mechs = []
     for rs in all_recs.values():
         for r in rs:
@@ -233,11 +256,18 @@ def errors(recs):
     return out
 
 
+def columns(recs):
+    """The servers shown: natterd, ejabberd and Prosody always, natterd-fsync
+    when the results have it."""
+    return [s for s in SERVERS if s != "natterd-fsync" or recs.get(s)]
+
+
 def table(recs):
     rows = rows_for(recs)
+    cols = columns(recs)
     lines = [
-        "| metric | better | natterd | ejabberd | Prosody | natterd / ejabberd | natterd / Prosody |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| metric | better | " + " | ".join(NAMES[s] for s in cols) + " | natterd / ejabberd | natterd / Prosody |",
+        "| --- | --- | " + " | ".join("---:" for _ in cols) + " | ---: | ---: |",
     ]
     values = {}
     extra = rate_rows(recs)
@@ -249,7 +279,7 @@ def table(recs):
         values[label] = v
         lines.append(
             f"| {label} | {'lower' if better == 'low' else 'higher'} | "
-            + " | ".join(fmt(v[s]) for s in SERVERS)
+            + " | ".join(fmt(v[s]) for s in cols)
             + f" | {ratio(v['natterd'], v['ejabberd'])} | {ratio(v['natterd'], v['prosody'])} |"
         )
     return "\n".join(lines), values
@@ -260,7 +290,7 @@ def header_text(recs, path, plot_rel):
     versions = []
     for s in SERVERS:
         v = next((r.get("server_version") for r in recs[s] if r.get("server_version")), None)
-        if v:
+        if v and v not in versions:
             versions.append(v)
     params = {}
     for s in SERVERS:
@@ -273,6 +303,24 @@ def header_text(recs, path, plot_rel):
                 gen.setdefault(s, []).append((r["scenario"], r["generator_cpu_secs"], r["server_cpu_secs"]))
     p = " · ".join(f"`{k}` {json.dumps(v, separators=(',', ':'))}" for k, v in params.items() if k)
     return run, versions, p, gen
+
+
+def notes(recs):
+    """Sentences for the parts of the run that are not plain c2s with fsync off."""
+    out = ""
+    if any(first(recs[s], "idle-tls") for s in SERVERS):
+        out += (" The `idle over STARTTLS` rows hold the same sessions over STARTTLS (a self-signed "
+                "ECDSA P-256 certificate on each server: natterd's own, the harness's for ejabberd "
+                "and Prosody).")
+    if recs.get("natterd-fsync"):
+        ran = {r.get("scenario") for r in recs["natterd-fsync"]}
+        scen = [x for x in ORDER if x in ran] + sorted(ran - set(ORDER) - {None})
+        out += (" natterd's delivery contract is on in every run (a message is committed to the "
+                "recipient's queue before the sender's XEP-0198 ack covers it): the `natterd` column "
+                "runs with `[store] fsync = false` (acked messages survive a crash of natterd), the "
+                "`natterd fsync=on` column is the same natterd with `fsync = true` (they survive a "
+                f"power loss too), run for {', '.join(scen)}; the ratios are those of the `natterd` column.")
+    return out
 
 
 def markdown(recs, path, plot_rel):
@@ -291,7 +339,8 @@ def markdown(recs, path, plot_rel):
         "archiving off, no shapers or rate limits, each server's default embedded storage "
         "(natterd's store, ejabberd's Mnesia, Prosody's internal files), logging at warning. "
         "Every scenario starts from a freshly booted server. Ratios are natterd / other: "
-        "above 1 is better for natterd where higher is better, below 1 where lower is better.",
+        "above 1 is better for natterd where higher is better, below 1 where lower is better."
+        + notes(recs),
         "",
         tbl,
         "",
@@ -334,20 +383,23 @@ def plot(recs, png):
     except ImportError:
         print("report.py: matplotlib missing, no plot (compare.sh makes bench/.venv)", file=sys.stderr)
         return False
-    colors = {"natterd": "#2a7ab0", "ejabberd": "#c0392b", "prosody": "#7f8c8d"}
+    colors = {"natterd": "#2a7ab0", "natterd-fsync": "#85c1e9", "ejabberd": "#c0392b", "prosody": "#7f8c8d"}
+    cols = columns(recs)
     fig, axes = plt.subplots(2, 3, figsize=(15, 8.5))
     fig.suptitle("natterd vs ejabberd vs Prosody (same machine, same run; server on 1 core)")
 
     ax = axes[0][0]
-    for s in SERVERS:
-        pts = [((st.get("requested") or st.get("sessions")), st.get("per_session_kib"))
-               for st in idle_steps(recs[s]) if st.get("per_session_kib") is not None]
-        if pts:
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", color=colors[s], label=NAMES[s])
+    for scen, style, suffix in (("idle", "o-", ""), ("idle-tls", "s--", " (STARTTLS)")):
+        for s in SERVERS:
+            pts = [((st.get("requested") or st.get("sessions")), st.get("per_session_kib"))
+                   for st in idle_steps(recs[s], scen) if st.get("per_session_kib") is not None]
+            if pts:
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], style, color=colors[s],
+                        label=NAMES[s] + suffix)
     ax.set_title("idle: RSS per session, KiB (lower is better)")
     ax.set_xlabel("sessions")
     ax.set_ylim(bottom=0)
-    ax.legend()
+    ax.legend(fontsize=8)
 
     _, values = table(recs)
 
@@ -359,10 +411,11 @@ def plot(recs, png):
             ax.set_visible(False)
             return
         x = np.arange(len(labels))
-        w = 0.27
-        for i, s in enumerate(SERVERS):
+        shown = [s for s in cols if any(isinstance(values[l][s], (int, float)) for l in labels)]
+        w = 0.8 / max(len(shown), 1)
+        for i, s in enumerate(shown):
             ys = [values[l][s] if isinstance(values[l][s], (int, float)) else 0 for l in labels]
-            b = ax.bar(x + (i - 1) * w, ys, w, color=colors[s], label=NAMES[s])
+            b = ax.bar(x + (i - (len(shown) - 1) / 2) * w, ys, w, color=colors[s], label=NAMES[s])
             ax.bar_label(b, labels=[fmt(values[l][s]) if isinstance(values[l][s], (int, float)) else "n/a"
                                     for l in labels], fontsize=7)
         ax.set_xticks(x)
@@ -376,7 +429,7 @@ def plot(recs, png):
     bars(axes[0][2], ["pairs: messages per server CPU-second"], "pairs: messages per server CPU-second (higher)")
     bars(axes[1][0], ["pairs: latency p50, ms", "pairs: latency p99, ms"], "pairs: latency, ms (lower)")
     ax = axes[1][1]
-    for s in SERVERS:
+    for s in cols:
         rr = first(recs[s], "rate")
         pts = [(st["rate"], dig(st, "latency_us.p99") / 1000.0, st.get("kept_up", True))
                for st in (rr or {}).get("steps") or [] if st.get("rate") and dig(st, "latency_us.p99")]
@@ -390,7 +443,8 @@ def plot(recs, png):
     ax.set_xlabel("offered msg/s (x: fell behind)")
     ax.set_title("rate: p99 latency, ms, vs offered rate (lower; dashed: 2 ms)")
     ax.legend(fontsize=8)
-    bars(axes[1][2], ["offline: drain rate on login, msg/s"], "offline: drain rate, msg/s (higher)")
+    bars(axes[1][2], ["offline: drain rate on login, msg/s", "offline: messages stored/s while offline"],
+         "offline: msg/s (higher)", log=True)
     fig.tight_layout()
     fig.savefig(png, dpi=90)
     return True
