@@ -9,6 +9,8 @@
 //! - `server`: shared state, listeners, `run` and graceful shutdown
 //! - `tls`: certificates (generated on first start) and channel binding
 //! - `router`: registry of bound sessions and their mailboxes
+//! - `mailbox`: a session's inbox (bounded) with shutdown, overflow and
+//!   resumption signals
 //! - `c2s`: one task per client connection: transport, negotiation, session loop
 //! - `modules`: one module per protocol (message routing, presence,
 //!   subscriptions, roster, offline, disco, vCard, last activity)
