@@ -4,7 +4,7 @@
 
 use super::session::Session;
 use crate::modules;
-use crate::modules::message::Plan;
+use crate::modules::message::{Outcome, Plan};
 use std::collections::VecDeque;
 
 /// Carries out the plan at the front of the pipeline (waiting for its
@@ -15,7 +15,7 @@ pub(super) async fn finish_one(s: &mut Session) {
     };
     match plan {
         Plan::Commit(mut p) => {
-            let r = (&mut p.task).await;
+            let r = p.task.wait().await;
             carry_out(s, p, r);
             return;
         }
@@ -33,11 +33,7 @@ pub(super) async fn finish_one(s: &mut Session) {
 }
 
 /// Completes a message whose commit finished.
-pub(super) fn carry_out(
-    s: &mut Session,
-    p: Box<modules::message::Pending>,
-    r: Result<Result<Option<u64>, &'static str>, tokio::task::JoinError>,
-) {
+pub(super) fn carry_out(s: &mut Session, p: Box<modules::message::Pending>, r: Outcome) {
     if let Some(err) = p.complete(s, r) {
         s.send(&err);
     }
@@ -48,7 +44,7 @@ pub(super) fn carry_out(
 
 /// Carries out the plans at the front that need no waiting.
 pub(super) async fn advance(s: &mut Session) {
-    while s.pipeline.front().is_some_and(Plan::is_ready) {
+    while s.pipeline.front_mut().is_some_and(Plan::is_ready) {
         finish_one(s).await;
     }
 }
@@ -61,11 +57,9 @@ pub(super) async fn flush_pipeline(s: &mut Session) {
 }
 
 /// The result of the commit at the front of the pipeline, when it has one.
-pub(super) async fn front_commit(
-    pipeline: &mut VecDeque<Plan>,
-) -> Result<Result<Option<u64>, &'static str>, tokio::task::JoinError> {
+pub(super) async fn front_commit(pipeline: &mut VecDeque<Plan>) -> Outcome {
     match pipeline.front_mut() {
-        Some(Plan::Commit(p)) => (&mut p.task).await,
+        Some(Plan::Commit(p)) => p.task.wait().await,
         _ => std::future::pending().await,
     }
 }

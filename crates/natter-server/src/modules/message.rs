@@ -9,8 +9,10 @@ use crate::router::{Mailbox, Outbound};
 use crate::{ns, util};
 use natter_store::OfflineMessage;
 use natter_xml::Stanza;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
-use tokio::task::JoinHandle;
+use std::task::{Context, Poll, Waker};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum MsgType {
@@ -47,9 +49,57 @@ pub enum Plan {
     Commit(Box<Pending>),
 }
 
+/// The outcome of a message's queue commit or existence check: its seq in
+/// the recipient's queue (None: not queued), or an error condition for the
+/// sender.
+pub type Outcome = Result<Option<u64>, &'static str>;
+
+/// The wait for a message's queue commit (or existence check). The commit
+/// itself is already queued in the store's writer: this is only the wait
+/// for its answer, polled by the session itself (no task of its own, so the
+/// writer wakes the session directly, once per session and not per message).
+pub struct Commit {
+    fut: Pin<Box<dyn Future<Output = Outcome> + Send + Sync>>,
+    done: Option<Outcome>,
+}
+
+impl Commit {
+    fn new(fut: impl Future<Output = Outcome> + Send + Sync + 'static) -> Self {
+        Commit {
+            fut: Box::pin(fut),
+            done: None,
+        }
+    }
+
+    /// Whether the outcome is in, without waiting.
+    pub fn is_finished(&mut self) -> bool {
+        if self.done.is_none() {
+            // A no-op waker: whoever waits for this commit polls it again
+            // with its own waker (`wait`), which replaces this one.
+            let mut cx = Context::from_waker(Waker::noop());
+            if let Poll::Ready(r) = self.fut.as_mut().poll(&mut cx) {
+                self.done = Some(r);
+            }
+        }
+        self.done.is_some()
+    }
+
+    /// The outcome, waiting for it if needed.
+    pub async fn wait(&mut self) -> Outcome {
+        if let Some(r) = self.done.take() {
+            return r;
+        }
+        let r = self.fut.as_mut().await;
+        // Never polled again after completing: keep the outcome in case the
+        // caller asks twice.
+        self.done = Some(r);
+        r
+    }
+}
+
 /// A message waiting for its existence check or queue commit.
 pub struct Pending {
-    pub task: JoinHandle<Result<Option<u64>, &'static str>>,
+    pub task: Commit,
     st: Stanza,
     ty: MsgType,
     to: String,
@@ -60,7 +110,7 @@ pub struct Pending {
 
 impl Plan {
     /// Whether carrying it out would wait.
-    pub fn is_ready(&self) -> bool {
+    pub fn is_ready(&mut self) -> bool {
         match self {
             Plan::Commit(p) => p.task.is_finished(),
             _ => true,
@@ -71,12 +121,7 @@ impl Plan {
 impl Pending {
     /// Completes the message once its task finished: hands a committed entry
     /// to the recipient's sessions; an error for the sender, if any.
-    pub fn complete(
-        self: Box<Self>,
-        s: &Session,
-        result: Result<Result<Option<u64>, &'static str>, tokio::task::JoinError>,
-    ) -> Option<Vec<u8>> {
-        let result = result.unwrap_or(Err("internal-server-error"));
+    pub fn complete(self: Box<Self>, s: &Session, result: Outcome) -> Option<Vec<u8>> {
         match result {
             Ok(Some(seq)) => {
                 let direct = self
@@ -165,7 +210,7 @@ pub fn plan(s: &mut Session, st: Stanza) -> Plan {
         // Queued in the writer now, so this sender's messages commit in the
         // order they came; only the wait for the commit runs apart.
         let commit = shared.store.offline_push_if_account(&bare, &msg);
-        tokio::spawn(async move {
+        Commit::new(async move {
             match commit.await {
                 Ok(Some(seq)) => Ok(Some(seq)),
                 Ok(None) => Err("service-unavailable"),
@@ -178,7 +223,8 @@ pub fn plan(s: &mut Session, st: Stanza) -> Plan {
     } else {
         let store = shared.store.clone();
         let owner = bare.clone();
-        tokio::spawn(async move {
+        // A task of its own: the read starts now, whatever waits before it.
+        let check = tokio::spawn(async move {
             if check_exists && !store.account_exists(&owner).await.unwrap_or(false) {
                 return if ty == MsgType::Headline {
                     Ok(None)
@@ -187,7 +233,8 @@ pub fn plan(s: &mut Session, st: Stanza) -> Plan {
                 };
             }
             Ok(None)
-        })
+        });
+        Commit::new(async move { check.await.unwrap_or(Err("internal-server-error")) })
     };
     Plan::Commit(Box::new(Pending {
         task,
