@@ -634,3 +634,41 @@ async fn closed_store_refuses_calls() {
     assert!(!StoreError::Closed.is_retryable());
     assert!(StoreError::Busy("locked".into()).is_retryable());
 }
+
+#[tokio::test]
+async fn offline_push_if_account_only_for_accounts() {
+    let (s, _g) = test_store().await;
+    s.create_account("alice@x", b"c").await.unwrap();
+    // Queued together (one group commit): a failing write among them, a
+    // push to nobody, and pushes to alice, in call order.
+    let a = s.offline_push_if_account("alice@x", &msg("bob@x/r", "1", "one"));
+    let dup = s.create_account("alice@x", b"again");
+    let nobody = s.offline_push_if_account("nobody@x", &msg("bob@x/r", "2", "lost"));
+    let b = s.offline_push_if_account("alice@x", &msg("bob@x/r", "3", "three"));
+    let (a, dup, nobody, b) = tokio::join!(a, dup, nobody, b);
+    assert_eq!(dup, Err(StoreError::AlreadyExists));
+    assert_eq!(nobody, Ok(None));
+    let (a, b) = (a.unwrap().unwrap(), b.unwrap().unwrap());
+    assert!(b > a);
+    assert_eq!(s.offline_count("nobody@x").await.unwrap(), 0);
+    let all = s.offline_fetch("alice@x", 0, 10).await.unwrap();
+    assert_eq!(
+        all,
+        vec![
+            (a, msg("bob@x/r", "1", "one")),
+            (b, msg("bob@x/r", "3", "three"))
+        ]
+    );
+    // Seqs are never reused, even after the newest entry is deleted.
+    s.offline_delete("alice@x", &[a, b]).await.unwrap();
+    let c = s
+        .offline_push_if_account("alice@x", &msg("bob@x/r", "4", "four"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(c > b);
+    assert_eq!(
+        s.credentials("alice@x").await.unwrap().as_deref(),
+        Some(&b"c"[..])
+    );
+}

@@ -4,7 +4,7 @@
 
 use super::session::Session;
 use crate::modules;
-use crate::modules::message::{CommitResult, Plan};
+use crate::modules::message::{Outcome, Plan};
 use std::collections::VecDeque;
 use std::task::{Context, Poll};
 
@@ -16,7 +16,7 @@ pub(super) async fn finish_one(s: &mut Session) {
     };
     match plan {
         Plan::Commit(mut p) => {
-            let r = p.result().await;
+            let r = p.task.wait().await;
             carry_out(s, p, r);
             return;
         }
@@ -34,7 +34,7 @@ pub(super) async fn finish_one(s: &mut Session) {
 }
 
 /// Completes a message whose commit finished.
-fn carry_out(s: &mut Session, p: Box<modules::message::Pending>, r: CommitResult) {
+fn carry_out(s: &mut Session, p: Box<modules::message::Pending>, r: Outcome) {
     if let Some(err) = p.complete(s, r) {
         s.send(&err);
     }
@@ -45,7 +45,7 @@ fn carry_out(s: &mut Session, p: Box<modules::message::Pending>, r: CommitResult
 
 /// Carries out the plans at the front that need no waiting.
 pub(super) async fn advance(s: &mut Session) {
-    while s.pipeline.front().is_some_and(Plan::is_ready) {
+    while s.pipeline.front_mut().is_some_and(Plan::is_ready) {
         finish_one(s).await;
     }
 }

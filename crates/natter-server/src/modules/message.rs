@@ -12,8 +12,7 @@ use natter_xml::Stanza;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
-use tokio::task::JoinHandle;
+use std::task::{Context, Poll, Waker};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum MsgType {
@@ -50,15 +49,69 @@ pub enum Plan {
     Commit(Box<Pending>),
 }
 
-/// What a message's commit task gives: the queue entry (if queued) or the
-/// error condition for the sender.
-pub type CommitResult = Result<Result<Option<u64>, &'static str>, tokio::task::JoinError>;
+/// The outcome of a message's queue commit or existence check: its seq in
+/// the recipient's queue (None: not queued), or an error condition for the
+/// sender.
+pub type Outcome = Result<Option<u64>, &'static str>;
+
+/// The wait for a message's queue commit (or existence check). The commit
+/// itself is already queued in the store's writer: this is only the wait
+/// for its answer, polled by the session itself (no task of its own, so the
+/// writer wakes the session directly, once per session and not per message).
+pub struct Commit {
+    fut: Pin<Box<dyn Future<Output = Outcome> + Send + Sync>>,
+    done: Option<Outcome>,
+}
+
+impl Commit {
+    fn new(fut: impl Future<Output = Outcome> + Send + Sync + 'static) -> Self {
+        Commit {
+            fut: Box::pin(fut),
+            done: None,
+        }
+    }
+
+    /// Polls the commit with the waiting task's waker; ready once the
+    /// outcome is in (kept for `wait`).
+    pub fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.done.is_none() {
+            match self.fut.as_mut().poll(cx) {
+                Poll::Ready(r) => self.done = Some(r),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(())
+    }
+
+    /// Whether the outcome is in, without waiting.
+    pub fn is_finished(&mut self) -> bool {
+        if self.done.is_none() {
+            // A no-op waker: whoever waits for this commit polls it again
+            // with its own waker (`wait`), which replaces this one.
+            let mut cx = Context::from_waker(Waker::noop());
+            if let Poll::Ready(r) = self.fut.as_mut().poll(&mut cx) {
+                self.done = Some(r);
+            }
+        }
+        self.done.is_some()
+    }
+
+    /// The outcome, waiting for it if needed.
+    pub async fn wait(&mut self) -> Outcome {
+        if let Some(r) = self.done.take() {
+            return r;
+        }
+        let r = self.fut.as_mut().await;
+        // Never polled again after completing: keep the outcome in case the
+        // caller asks twice.
+        self.done = Some(r);
+        r
+    }
+}
 
 /// A message waiting for its existence check or queue commit.
 pub struct Pending {
-    task: JoinHandle<Result<Option<u64>, &'static str>>,
-    /// The task's result, once polled to completion.
-    done: Option<CommitResult>,
+    pub task: Commit,
     st: Stanza,
     ty: MsgType,
     to: String,
@@ -69,39 +122,23 @@ pub struct Pending {
 
 impl Plan {
     /// Whether carrying it out would wait.
-    pub fn is_ready(&self) -> bool {
+    pub fn is_ready(&mut self) -> bool {
         match self {
-            Plan::Commit(p) => p.done.is_some() || p.task.is_finished(),
+            Plan::Commit(p) => p.task.is_finished(),
             _ => true,
         }
     }
 }
 
 impl Pending {
-    /// Polls the commit; its result is kept for `result`. Ready once it
-    /// finished.
+    /// Polls the commit; ready once it finished (the outcome is kept).
     pub fn poll_commit(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.done.is_none() {
-            match Pin::new(&mut self.task).poll(cx) {
-                Poll::Ready(r) => self.done = Some(r),
-                Poll::Pending => return Poll::Pending,
-            }
-        }
-        Poll::Ready(())
-    }
-
-    /// Waits for the commit's result.
-    pub async fn result(&mut self) -> CommitResult {
-        match self.done.take() {
-            Some(r) => r,
-            None => (&mut self.task).await,
-        }
+        self.task.poll_ready(cx)
     }
 
     /// Completes the message once its task finished: hands a committed entry
     /// to the recipient's sessions; an error for the sender, if any.
-    pub fn complete(self: Box<Self>, s: &Session, result: CommitResult) -> Option<Vec<u8>> {
-        let result = result.unwrap_or(Err("internal-server-error"));
+    pub fn complete(self: Box<Self>, s: &Session, result: Outcome) -> Option<Vec<u8>> {
         match result {
             Ok(Some(seq)) => {
                 let direct = self
@@ -190,7 +227,7 @@ pub fn plan(s: &mut Session, st: Stanza) -> Plan {
         // Queued in the writer now, so this sender's messages commit in the
         // order they came; only the wait for the commit runs apart.
         let commit = shared.store.offline_push_if_account(&bare, &msg);
-        tokio::spawn(async move {
+        Commit::new(async move {
             match commit.await {
                 Ok(Some(seq)) => Ok(Some(seq)),
                 Ok(None) => Err("service-unavailable"),
@@ -203,7 +240,8 @@ pub fn plan(s: &mut Session, st: Stanza) -> Plan {
     } else {
         let store = shared.store.clone();
         let owner = bare.clone();
-        tokio::spawn(async move {
+        // A task of its own: the read starts now, whatever waits before it.
+        let check = tokio::spawn(async move {
             if check_exists && !store.account_exists(&owner).await.unwrap_or(false) {
                 return if ty == MsgType::Headline {
                     Ok(None)
@@ -212,11 +250,11 @@ pub fn plan(s: &mut Session, st: Stanza) -> Plan {
                 };
             }
             Ok(None)
-        })
+        });
+        Commit::new(async move { check.await.unwrap_or(Err("internal-server-error")) })
     };
     Plan::Commit(Box::new(Pending {
         task,
-        done: None,
         st,
         ty,
         to,

@@ -22,6 +22,8 @@ impl SqliteStore {
 
     /// Queues the message now (in call order) if `owner` has an account;
     /// resolves after the commit to its seq, or None when there is no account.
+    /// One statement (the account check is part of the insert), so the job
+    /// needs no savepoint of its own.
     pub(crate) fn offline_push_if_account(
         &self,
         owner: &str,
@@ -29,15 +31,26 @@ impl SqliteStore {
     ) -> impl std::future::Future<Output = Result<Option<u64>, StoreError>> + Send + 'static {
         let stamp = to_i64(msg.stamp_unix_ms, "timestamp");
         let (owner, msg) = (owner.to_owned(), msg.clone());
-        self.submit(move |c| {
+        self.submit_single(move |c| {
             let stamp = stamp?;
-            let exists = c
-                .prepare_cached("SELECT 1 FROM accounts WHERE jid = ?1")?
-                .exists(params![owner])?;
-            if !exists {
+            let n = c
+                .prepare_cached(
+                    "INSERT INTO offline (owner, sender, stanza_id, msg_id, stamp_ms, stanza)
+                     SELECT ?1, ?2, ?3, ?4, ?5, ?6
+                     WHERE EXISTS (SELECT 1 FROM accounts WHERE jid = ?1)",
+                )?
+                .execute(params![
+                    owner,
+                    msg.from,
+                    msg.stanza_id,
+                    msg.msg_id,
+                    stamp,
+                    msg.stanza
+                ])?;
+            if n == 0 {
                 return Ok(None);
             }
-            insert_offline(c, &owner, &msg, stamp).map(Some)
+            Ok(Some(last_seq(c)))
         })
     }
 
@@ -71,7 +84,9 @@ impl SqliteStore {
             return Ok(());
         }
         let owner = owner.to_owned();
-        self.write(move |c| {
+        // No savepoint: deleting is idempotent, so a failure part-way (the
+        // caller sees the error) leaves nothing a later delete cannot finish.
+        self.submit_single(move |c| {
             let mut st = c.prepare_cached("DELETE FROM offline WHERE owner = ?1 AND seq = ?2")?;
             for seq in seqs {
                 st.execute(params![owner, seq])?;
@@ -271,21 +286,25 @@ fn insert_offline(
     msg: &OfflineMessage,
     stamp: i64,
 ) -> Result<u64, StoreError> {
-    let seq: i64 = c
-        .prepare_cached(
-            "INSERT INTO offline (owner, sender, stanza_id, msg_id, stamp_ms, stanza)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING seq",
-        )?
-        .query_row(
-            params![
-                owner,
-                msg.from,
-                msg.stanza_id,
-                msg.msg_id,
-                stamp,
-                msg.stanza
-            ],
-            |r| r.get(0),
-        )?;
-    Ok(to_u64(seq)?)
+    // Not `RETURNING seq`: SQLite collects RETURNING rows in a temporary
+    // table, which cost more than the insert itself.
+    c.prepare_cached(
+        "INSERT INTO offline (owner, sender, stanza_id, msg_id, stamp_ms, stanza)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        owner,
+        msg.from,
+        msg.stanza_id,
+        msg.msg_id,
+        stamp,
+        msg.stanza
+    ])?;
+    Ok(last_seq(c))
+}
+
+/// The seq of the row the last insert on `c` made. `seq` is an
+/// AUTOINCREMENT rowid: always positive.
+fn last_seq(c: &rusqlite::Connection) -> u64 {
+    c.last_insert_rowid().unsigned_abs()
 }

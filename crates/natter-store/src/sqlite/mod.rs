@@ -135,13 +135,33 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        self.queue(|reply| Box::new(FnJob::new(f, reply)))
+    }
+
+    /// Like [`submit`](Self::submit), for `f` that needs no savepoint of its
+    /// own (see [`FnJob::single`]).
+    pub(crate) fn submit_single<T, F>(
+        &self,
+        f: F,
+    ) -> impl std::future::Future<Output = Result<T, StoreError>> + Send + 'static
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.queue(|reply| Box::new(FnJob::single(f, reply)))
+    }
+
+    /// Queues the job `make` builds around the reply channel.
+    fn queue<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Box<dyn writer::Job>,
+    ) -> impl std::future::Future<Output = Result<T, StoreError>> + Send + 'static
+    where
+        T: Send + 'static,
+    {
         let (reply, answer) = oneshot::channel();
-        let queued = if self.shared.closed.load(Ordering::SeqCst) {
-            false
-        } else {
-            let job = Box::new(FnJob::new(f, reply));
-            self.shared.tx.send(Msg::Job(job)).is_ok()
-        };
+        let queued = !self.shared.closed.load(Ordering::SeqCst)
+            && self.shared.tx.send(Msg::Job(make(reply))).is_ok();
         async move {
             if !queued {
                 return Err(StoreError::Closed);
