@@ -188,15 +188,20 @@ impl Store {
         dispatch!(self.offline_push(owner, msg))
     }
 
-    /// Like `offline_push`, for a recipient that may not exist: the write is
-    /// queued at once, so calls made in order commit in that order (seq
-    /// order) however the returned futures are awaited; resolves after the
-    /// commit to the seq, or `None` when `owner` has no account.
+    /// Like `offline_push`, for a recipient that may not exist. The entry's
+    /// seq is reserved and the write queued at once, so calls made in order
+    /// commit in that order (seq order) however the returned futures are
+    /// awaited, and the caller may hand the entry on before its commit. The
+    /// future resolves after the commit to the seq, or `None` when `owner`
+    /// has no account (the seq is then never used).
     pub fn offline_push_if_account(
         &self,
         owner: &str,
         msg: &OfflineMessage,
-    ) -> impl std::future::Future<Output = Result<Option<u64>, StoreError>> + Send + 'static {
+    ) -> (
+        u64,
+        impl std::future::Future<Output = Result<Option<u64>, StoreError>> + Send + 'static,
+    ) {
         match &self.0 {
             Inner::Sqlite(s) => s.offline_push_if_account(owner, msg),
         }
@@ -214,9 +219,18 @@ impl Store {
     }
 
     /// Deletes the owner's messages with these seqs (typically after
-    /// delivery). Unknown seqs, or seqs of other owners, are ignored.
-    pub async fn offline_delete(&self, owner: &str, seqs: &[u64]) -> Result<(), StoreError> {
-        dispatch!(self.offline_delete(owner, seqs))
+    /// delivery). Unknown seqs, or seqs of other owners, are ignored. The
+    /// write is queued at once, after every write asked for before it (a
+    /// delete never overtakes the insert it removes); the future resolves
+    /// after the commit.
+    pub fn offline_delete(
+        &self,
+        owner: &str,
+        seqs: &[u64],
+    ) -> impl std::future::Future<Output = Result<(), StoreError>> + Send + 'static {
+        match &self.0 {
+            Inner::Sqlite(s) => s.offline_delete(owner, seqs),
+        }
     }
 
     /// The seq of the owner's queued message sent by `from_bare` (any of

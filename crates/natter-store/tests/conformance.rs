@@ -641,15 +641,17 @@ async fn offline_push_if_account_only_for_accounts() {
     s.create_account("alice@x", b"c").await.unwrap();
     // Queued together (one group commit): a failing write among them, a
     // push to nobody, and pushes to alice, in call order.
-    let a = s.offline_push_if_account("alice@x", &msg("bob@x/r", "1", "one"));
+    // The seqs are known before the commits (in call order).
+    let (seq_a, a) = s.offline_push_if_account("alice@x", &msg("bob@x/r", "1", "one"));
     let dup = s.create_account("alice@x", b"again");
-    let nobody = s.offline_push_if_account("nobody@x", &msg("bob@x/r", "2", "lost"));
-    let b = s.offline_push_if_account("alice@x", &msg("bob@x/r", "3", "three"));
+    let (_, nobody) = s.offline_push_if_account("nobody@x", &msg("bob@x/r", "2", "lost"));
+    let (seq_b, b) = s.offline_push_if_account("alice@x", &msg("bob@x/r", "3", "three"));
+    assert!(seq_b > seq_a);
     let (a, dup, nobody, b) = tokio::join!(a, dup, nobody, b);
     assert_eq!(dup, Err(StoreError::AlreadyExists));
     assert_eq!(nobody, Ok(None));
     let (a, b) = (a.unwrap().unwrap(), b.unwrap().unwrap());
-    assert!(b > a);
+    assert_eq!((a, b), (seq_a, seq_b));
     assert_eq!(s.offline_count("nobody@x").await.unwrap(), 0);
     let all = s.offline_fetch("alice@x", 0, 10).await.unwrap();
     assert_eq!(
@@ -661,12 +663,16 @@ async fn offline_push_if_account_only_for_accounts() {
     );
     // Seqs are never reused, even after the newest entry is deleted.
     s.offline_delete("alice@x", &[a, b]).await.unwrap();
-    let c = s
-        .offline_push_if_account("alice@x", &msg("bob@x/r", "4", "four"))
-        .await
-        .unwrap()
-        .unwrap();
+    let (seq_c, c) = s.offline_push_if_account("alice@x", &msg("bob@x/r", "4", "four"));
+    let c = c.await.unwrap().unwrap();
+    assert_eq!(c, seq_c);
     assert!(c > b);
+    // A plain push takes the next seq too.
+    let d = s
+        .offline_push("alice@x", &msg("bob@x/r", "5", "five"))
+        .await
+        .unwrap();
+    assert!(d > c);
     assert_eq!(
         s.credentials("alice@x").await.unwrap().as_deref(),
         Some(&b"c"[..])

@@ -69,6 +69,8 @@ pub struct Session {
     /// Messages from the client in order, some waiting for their queue
     /// commit: carried out (and counted for XEP-0198) strictly in order.
     pub pipeline: VecDeque<Plan>,
+    /// Deletes of acknowledged queue entries not yet known to be committed.
+    deletes: Vec<Pin<Box<dyn Future<Output = ()> + Send + Sync>>>,
 }
 
 impl Session {
@@ -136,16 +138,43 @@ impl Session {
         None
     }
 
-    /// Removes delivered entries from the durable queue.
-    pub(super) async fn dequeue(&mut self, seqs: Vec<u64>) {
+    /// Removes delivered entries from the durable queue. The delete is
+    /// queued in the store now and not waited for here: `settle_deletes`
+    /// waits (before an `<r/>` is answered, and when the session ends).
+    pub(super) fn dequeue(&mut self, seqs: Vec<u64>) {
         if seqs.is_empty() {
             return;
         }
         for seq in &seqs {
             self.queued.remove(seq);
         }
-        if let Err(e) = self.shared.store.offline_delete(&self.bare, &seqs).await {
-            tracing::error!(error = %e, "could not remove delivered messages from the queue");
+        self.prune_deletes();
+        let bare = self.bare.clone();
+        let done = self.shared.store.offline_delete(&self.bare, &seqs);
+        self.deletes.push(Box::pin(async move {
+            if let Err(e) = done.await {
+                tracing::error!(jid = %bare, error = %e, "could not remove delivered messages from the queue");
+            }
+        }));
+    }
+
+    /// Forgets the deletes already committed (polled without waiting).
+    pub(super) fn prune_deletes(&mut self) {
+        if self.deletes.is_empty() {
+            return;
+        }
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        self.deletes
+            .retain_mut(|d| d.as_mut().poll(&mut cx).is_pending());
+        if self.deletes.is_empty() {
+            self.deletes = Vec::new();
+        }
+    }
+
+    /// Waits until every delete asked for so far is committed.
+    pub(super) async fn settle_deletes(&mut self) {
+        for d in std::mem::take(&mut self.deletes) {
+            d.await;
         }
     }
 }
@@ -221,6 +250,7 @@ pub fn start(shared: Arc<Shared>, conn: Conn, bound: Bound) -> Box<State> {
         written: Vec::new(),
         flushed_upto: 0,
         pipeline: VecDeque::new(),
+        deletes: Vec::new(),
     };
     tracing::info!(jid = %s.full, peer = %conn.peer, "session bound");
     let mut reply = b"<iq type='result' id='".to_vec();
@@ -360,6 +390,7 @@ async fn attached_round(s: &mut Session, conn: &mut Conn) -> Result<Next, ConnEr
         return Ok(Next::Again);
     }
     s.mailbox.trim();
+    s.prune_deletes();
     conn.parser.trim();
     if let Some(sm) = &mut s.sm {
         sm.trim();
@@ -377,6 +408,7 @@ async fn finish(mut st: Box<State>, ended: Option<(Conn, ConnError)>) {
         .expect("resumable lock")
         .remove(s.sm.as_ref().map(|sm| sm.id.as_str()).unwrap_or(""));
     end(s).await;
+    s.settle_deletes().await;
     // Requests that will never be answered: unacknowledged (XEP-0198 §5)
     // or still in the mailbox. Their senders get an error instead of silence.
     let (left, late_resume) = s.mailbox.close();
@@ -410,7 +442,7 @@ async fn close(s: &mut Session, mut conn: Conn, e: ConnError) {
         let out = std::mem::take(&mut s.out);
         if conn.send(&out).await.is_ok() {
             let written = std::mem::take(&mut s.written);
-            s.dequeue(written).await;
+            s.dequeue(written);
         }
     }
     super::finish(&s.shared, &mut conn, e).await;
@@ -447,9 +479,7 @@ async fn write_out(s: &mut Session, conn: &mut Conn) -> Result<(), ConnError> {
     // Released, not cleared: an idle session keeps no write buffer.
     s.out = Vec::new();
     let written = std::mem::take(&mut s.written);
-    if !written.is_empty() {
-        s.dequeue(written).await;
-    }
+    s.dequeue(written);
     Ok(())
 }
 

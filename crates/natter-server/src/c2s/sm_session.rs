@@ -29,7 +29,11 @@ pub(super) async fn handle_sm(s: &mut Session, el: &Stanza) -> Result<(), ConnEr
             s.sm = Some(StreamMgmt::new(id, resume));
         }
         "r" => match &s.sm {
-            Some(sm) => {
+            Some(_) => {
+                // Answered once everything before it is done, including
+                // the removal of the entries it acknowledged.
+                s.settle_deletes().await;
+                let sm = s.sm.as_ref().expect("checked above");
                 let a = format!("<a xmlns='{}' h='{}'/>", sm::NS, sm.inbound());
                 s.send_raw(a.as_bytes());
             }
@@ -55,7 +59,7 @@ pub(super) async fn handle_sm(s: &mut Session, el: &Stanza) -> Result<(), ConnEr
                         s.send_raw(b"<r xmlns='urn:xmpp:sm:3'/>");
                     }
                     let seqs = acked.into_iter().filter_map(|u| u.seq).collect();
-                    s.dequeue(seqs).await;
+                    s.dequeue(seqs);
                 }
                 Err(too_high) => {
                     return Err(ConnError::Stream(
@@ -123,8 +127,7 @@ pub(super) async fn resume(
     }
     sm.requested = false;
     s.out.clear();
-    s.dequeue(acked.into_iter().filter_map(|u| u.seq).collect())
-        .await;
+    s.dequeue(acked.into_iter().filter_map(|u| u.seq).collect());
     if let Err(e) = conn.send(&out).await {
         return Err(Some((conn, e.into())));
     }

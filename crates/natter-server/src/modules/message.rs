@@ -112,6 +112,8 @@ impl Commit {
 /// A message waiting for its existence check or queue commit.
 pub struct Pending {
     pub task: Commit,
+    /// Already handed to the recipient's sessions (before its commit).
+    delivered: bool,
     st: Stanza,
     ty: MsgType,
     to: String,
@@ -140,6 +142,7 @@ impl Pending {
     /// to the recipient's sessions; an error for the sender, if any.
     pub fn complete(self: Box<Self>, s: &Session, result: Outcome) -> Option<Vec<u8>> {
         match result {
+            Ok(Some(_)) if self.delivered => None,
             Ok(Some(seq)) => {
                 let direct = self
                     .resource
@@ -167,10 +170,11 @@ impl Pending {
 }
 
 /// Plans the routing of a message from the client (RFC 6121 §8.5). Chat and
-/// normal messages with content are committed to the recipient's durable
-/// queue first (the sender's acknowledgement means the message is safe),
-/// then handed to the available sessions, which remove it from the queue
-/// once their client has it.
+/// normal messages with content go into the recipient's durable queue (the
+/// sender's acknowledgement waits for the commit: it means the message is
+/// safe) and to the available sessions, which remove it from the queue
+/// once their client has it. Sessions online now get it at once, before
+/// the commit; otherwise whoever is online when it lands.
 pub fn plan(s: &mut Session, st: Stanza) -> Plan {
     let ty = MsgType::parse(st.stanza_type().as_deref());
     let to = match st.to() {
@@ -211,8 +215,20 @@ pub fn plan(s: &mut Session, st: Stanza) -> Plan {
         MsgType::Groupchat if !to_resource => return bounce("service-unavailable"),
         _ => {}
     }
+    // Handing a message on before the ones ahead of it in the pipeline
+    // would reorder them: only when every one of those is already out.
+    let in_order = s
+        .pipeline
+        .iter()
+        .all(|p| matches!(p, Plan::Commit(c) if c.delivered));
     if !queued && !targets.is_empty() {
         // Headlines, chat states, no-store messages: live or not at all.
+        if in_order {
+            for t in &targets {
+                t.stanza(&bytes);
+            }
+            return Plan::Nothing;
+        }
         return Plan::Deliver(targets, bytes);
     }
     let check_exists = targets.is_empty() && !shared.router.is_online(&bare);
@@ -223,10 +239,23 @@ pub fn plan(s: &mut Session, st: Stanza) -> Plan {
         stanza: bytes.to_vec(),
         msg_id: st.id().map(|i| i.into_owned()).unwrap_or_default(),
     };
+    let mut delivered = false;
     let task = if queued {
         // Queued in the writer now, so this sender's messages commit in the
         // order they came; only the wait for the commit runs apart.
-        let commit = shared.store.offline_push_if_account(&bare, &msg);
+        let (seq, commit) = shared.store.offline_push_if_account(&bare, &msg);
+        if in_order && !targets.is_empty() {
+            // Online recipients get it now, as queue entry `seq`: their ack
+            // removes it after the insert (the writer keeps the order). The
+            // sender's ack still waits for the commit.
+            for t in &targets {
+                t.deliver(Outbound::Queued {
+                    seq,
+                    bytes: bytes.clone(),
+                });
+            }
+            delivered = true;
+        }
         Commit::new(async move {
             match commit.await {
                 Ok(Some(seq)) => Ok(Some(seq)),
@@ -255,6 +284,7 @@ pub fn plan(s: &mut Session, st: Stanza) -> Plan {
     };
     Plan::Commit(Box::new(Pending {
         task,
+        delivered,
         st,
         ty,
         to,

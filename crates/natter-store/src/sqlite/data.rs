@@ -16,42 +16,34 @@ impl SqliteStore {
     ) -> Result<u64, StoreError> {
         let stamp = to_i64(msg.stamp_unix_ms, "timestamp")?;
         let (owner, msg) = (owner.to_owned(), msg.clone());
-        self.write(move |c| insert_offline(c, &owner, &msg, stamp))
-            .await
+        let (_, done) = self.submit_with_seq(move |c, seq| {
+            insert_offline(c, seq, &owner, &msg, stamp, false)?;
+            Ok(to_u64(seq)?)
+        });
+        done.await
     }
 
-    /// Queues the message now (in call order) if `owner` has an account;
-    /// resolves after the commit to its seq, or None when there is no account.
-    /// One statement (the account check is part of the insert), so the job
-    /// needs no savepoint of its own.
+    /// Queues the message now (in call order) if `owner` has an account:
+    /// its seq at once, and a future that resolves after the commit to the
+    /// seq, or None when there is no account. One statement (the account
+    /// check is part of the insert), so the job needs no savepoint.
     pub(crate) fn offline_push_if_account(
         &self,
         owner: &str,
         msg: &OfflineMessage,
-    ) -> impl std::future::Future<Output = Result<Option<u64>, StoreError>> + Send + 'static {
+    ) -> (
+        u64,
+        impl std::future::Future<Output = Result<Option<u64>, StoreError>> + Send + 'static,
+    ) {
         let stamp = to_i64(msg.stamp_unix_ms, "timestamp");
         let (owner, msg) = (owner.to_owned(), msg.clone());
-        self.submit_single(move |c| {
-            let stamp = stamp?;
-            let n = c
-                .prepare_cached(
-                    "INSERT INTO offline (owner, sender, stanza_id, msg_id, stamp_ms, stanza)
-                     SELECT ?1, ?2, ?3, ?4, ?5, ?6
-                     WHERE EXISTS (SELECT 1 FROM accounts WHERE jid = ?1)",
-                )?
-                .execute(params![
-                    owner,
-                    msg.from,
-                    msg.stanza_id,
-                    msg.msg_id,
-                    stamp,
-                    msg.stanza
-                ])?;
-            if n == 0 {
+        let (seq, done) = self.submit_with_seq(move |c, seq| {
+            if !insert_offline(c, seq, &owner, &msg, stamp?, true)? {
                 return Ok(None);
             }
-            Ok(Some(last_seq(c)))
-        })
+            Ok(Some(to_u64(seq)?))
+        });
+        (seq.unsigned_abs(), done)
     }
 
     pub(crate) async fn offline_fetch(
@@ -77,23 +69,34 @@ impl SqliteStore {
         .await
     }
 
-    pub(crate) async fn offline_delete(&self, owner: &str, seqs: &[u64]) -> Result<(), StoreError> {
+    /// Queued now (after every write asked for before it); the future
+    /// resolves after the commit.
+    pub(crate) fn offline_delete(
+        &self,
+        owner: &str,
+        seqs: &[u64],
+    ) -> impl std::future::Future<Output = Result<(), StoreError>> + Send + 'static {
         // Seqs beyond i64::MAX cannot exist; skip them.
         let seqs: Vec<i64> = seqs.iter().filter_map(|&s| i64::try_from(s).ok()).collect();
-        if seqs.is_empty() {
-            return Ok(());
-        }
         let owner = owner.to_owned();
         // No savepoint: deleting is idempotent, so a failure part-way (the
         // caller sees the error) leaves nothing a later delete cannot finish.
-        self.submit_single(move |c| {
-            let mut st = c.prepare_cached("DELETE FROM offline WHERE owner = ?1 AND seq = ?2")?;
-            for seq in seqs {
-                st.execute(params![owner, seq])?;
+        let job = (!seqs.is_empty()).then(|| {
+            self.submit_single(move |c| {
+                let mut st =
+                    c.prepare_cached("DELETE FROM offline WHERE owner = ?1 AND seq = ?2")?;
+                for seq in seqs {
+                    st.execute(params![owner, seq])?;
+                }
+                Ok(())
+            })
+        });
+        async move {
+            match job {
+                Some(job) => job.await,
+                None => Ok(()),
             }
-            Ok(())
-        })
-        .await
+        }
     }
 
     pub(crate) async fn offline_find(
@@ -279,20 +282,28 @@ impl SqliteStore {
     }
 }
 
-/// Appends one message to `owner`'s queue; its seq.
+/// Appends one message to `owner`'s queue as entry `seq`; false when
+/// `if_account` and `owner` has no account.
 fn insert_offline(
     c: &rusqlite::Connection,
+    seq: i64,
     owner: &str,
     msg: &OfflineMessage,
     stamp: i64,
-) -> Result<u64, StoreError> {
+    if_account: bool,
+) -> Result<bool, StoreError> {
     // Not `RETURNING seq`: SQLite collects RETURNING rows in a temporary
     // table, which cost more than the insert itself.
-    c.prepare_cached(
-        "INSERT INTO offline (owner, sender, stanza_id, msg_id, stamp_ms, stanza)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![
+    let sql = if if_account {
+        "INSERT INTO offline (seq, owner, sender, stanza_id, msg_id, stamp_ms, stanza)
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7
+         WHERE EXISTS (SELECT 1 FROM accounts WHERE jid = ?2)"
+    } else {
+        "INSERT INTO offline (seq, owner, sender, stanza_id, msg_id, stamp_ms, stanza)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+    };
+    let n = c.prepare_cached(sql)?.execute(params![
+        seq,
         owner,
         msg.from,
         msg.stanza_id,
@@ -300,11 +311,5 @@ fn insert_offline(
         stamp,
         msg.stanza
     ])?;
-    Ok(last_seq(c))
-}
-
-/// The seq of the row the last insert on `c` made. `seq` is an
-/// AUTOINCREMENT rowid: always positive.
-fn last_seq(c: &rusqlite::Connection) -> u64 {
-    c.last_insert_rowid().unsigned_abs()
+    Ok(n > 0)
 }

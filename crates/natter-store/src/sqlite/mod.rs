@@ -45,12 +45,16 @@ struct Shared {
     read_permits: Arc<Semaphore>,
     counters: Arc<Counters>,
     closed: AtomicBool,
+    /// The seq the next queue insert gets. Taken together with queueing the
+    /// insert (under this lock), so the writer inserts in seq order and a
+    /// caller knows an entry's seq before its commit.
+    next_seq: Mutex<i64>,
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and migrates it.
     pub(crate) async fn open(path: PathBuf, fsync: bool) -> Result<Self, StoreError> {
-        let (writer_conn, readers) = tokio::task::spawn_blocking({
+        let (writer_conn, readers, last_seq) = tokio::task::spawn_blocking({
             let path = path.clone();
             move || -> Result<_, StoreError> {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -58,11 +62,17 @@ impl SqliteStore {
                 }
                 let conn = open_writer(&path, fsync)?;
                 let version = migrations::migrate(&conn)?;
+                let last_seq: Option<i64> = conn.query_row(
+                    "SELECT MAX(m) FROM (SELECT MAX(seq) AS m FROM offline
+                     UNION ALL SELECT seq FROM sqlite_sequence WHERE name = 'offline')",
+                    [],
+                    |r| r.get(0),
+                )?;
                 tracing::debug!(path = %path.display(), version, "storage: opened sqlite");
                 let readers = (0..READERS)
                     .map(|_| open_reader(&path))
                     .collect::<Result<Vec<_>, _>>()?;
-                Ok((conn, readers))
+                Ok((conn, readers, last_seq.unwrap_or(0)))
             }
         })
         .await
@@ -85,6 +95,7 @@ impl SqliteStore {
                 read_permits: Arc::new(Semaphore::new(READERS)),
                 counters,
                 closed: AtomicBool::new(false),
+                next_seq: Mutex::new(last_seq + 1),
             }),
         })
     }
@@ -149,6 +160,28 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         self.queue(|reply| Box::new(FnJob::single(f, reply)))
+    }
+
+    /// Like [`submit_single`](Self::submit_single) for a queue insert: `f`
+    /// gets the entry's seq, reserved now and returned at once.
+    pub(crate) fn submit_with_seq<T, F>(
+        &self,
+        f: F,
+    ) -> (
+        i64,
+        impl std::future::Future<Output = Result<T, StoreError>> + Send + 'static,
+    )
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, i64) -> Result<T, StoreError> + Send + 'static,
+    {
+        let mut next = lock(&self.shared.next_seq);
+        let seq = *next;
+        *next += 1;
+        let job = move |c: &Connection| f(c, seq);
+        let answer = self.queue(move |reply| Box::new(FnJob::single(job, reply)));
+        drop(next);
+        (seq, answer)
     }
 
     /// Queues the job `make` builds around the reply channel.
