@@ -89,6 +89,43 @@ async fn sender_ack_means_queued_and_recipient_ack_dequeues() {
 }
 
 #[tokio::test]
+async fn requests_between_messages_are_answered_in_their_turn() {
+    let srv = setup().await;
+    let mut a = Client::online(srv.addr, "alice", "pw", "a").await;
+    enable(&mut a, false).await;
+    let mut b = Client::online(srv.addr, "bob", "pw", "b").await;
+    enable(&mut b, false).await;
+    // One write: each <r/> counts exactly the messages before it, though
+    // the session reads on while their commits are in flight.
+    let mut batch = String::new();
+    for i in 0..10 {
+        batch.push_str(&format!(
+            "<message to='bob@localhost' type='chat' id='m{i}'><body>{i}</body></message><r xmlns='{SM}'/>"
+        ));
+    }
+    a.send(batch).await;
+    for i in 1..=10 {
+        let ack = a.expect("a", |s| s.name() == "a").await;
+        assert_eq!(ack.attr("h").as_deref(), Some(i.to_string().as_str()));
+    }
+    // Every answered one is committed: all ten are in Bob's queue (he has
+    // not acknowledged any) and arrive in order.
+    assert_eq!(queue_len(&srv, "bob@localhost").await, 10);
+    let got = messages(&mut b, 10).await;
+    let ids: Vec<String> = got.iter().map(|m| m.id().unwrap().into_owned()).collect();
+    assert_eq!(ids, (0..10).map(|i| format!("m{i}")).collect::<Vec<_>>());
+    // Bob acks and asks: the answer comes once the deletes are committed.
+    b.send(format!(
+        "<a xmlns='{SM}' h='{}'/><r xmlns='{SM}'/>",
+        b.handled
+    ))
+    .await;
+    b.expect("a", |s| s.name() == "a").await;
+    assert_eq!(queue_len(&srv, "bob@localhost").await, 0);
+    srv.stop().await;
+}
+
+#[tokio::test]
 async fn without_sm_written_means_delivered() {
     let srv = setup().await;
     let mut a = Client::online(srv.addr, "alice", "pw", "a").await;

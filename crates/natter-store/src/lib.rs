@@ -193,11 +193,12 @@ impl Store {
     /// commit in that order (seq order) however the returned futures are
     /// awaited, and the caller may hand the entry on before its commit. The
     /// future resolves after the commit to the seq, or `None` when `owner`
-    /// has no account (the seq is then never used).
+    /// has no account (the seq is then never used). Takes the message by
+    /// value: it is moved to the writer, not copied.
     pub fn offline_push_if_account(
         &self,
         owner: &str,
-        msg: &OfflineMessage,
+        msg: OfflineMessage,
     ) -> (
         u64,
         impl std::future::Future<Output = Result<Option<u64>, StoreError>> + Send + 'static,

@@ -1,10 +1,12 @@
 //! A session's pipeline of messages from its client: each is queued in the
 //! store at once and carried out when its commit lands, strictly in order,
-//! counting for XEP-0198 only then.
+//! counting for XEP-0198 only then. An `<r/>` takes its place in the same
+//! line, so the session goes on reading while it waits its turn.
 
 use super::session::Session;
+use super::sm_session::answer_ack_request;
 use crate::modules;
-use crate::modules::message::{Outcome, Plan};
+use crate::modules::message::{poll_settling, Outcome, Plan};
 use std::collections::VecDeque;
 use std::task::{Context, Poll};
 
@@ -19,6 +21,13 @@ pub(super) async fn finish_one(s: &mut Session) {
             let r = p.task.wait().await;
             carry_out(s, p, r);
             return;
+        }
+        Plan::AckRequest(writes) => {
+            for w in writes {
+                w.await;
+            }
+            answer_ack_request(s);
+            return; // not a stanza: not counted
         }
         Plan::Nothing => {}
         Plan::Reply(bytes) => s.send(&bytes),
@@ -62,6 +71,7 @@ pub(super) async fn flush_pipeline(s: &mut Session) {
 pub(super) fn poll_front(pipeline: &mut VecDeque<Plan>, cx: &mut Context<'_>) -> Poll<()> {
     match pipeline.front_mut() {
         Some(Plan::Commit(p)) => p.poll_commit(cx),
+        Some(Plan::AckRequest(writes)) => poll_settling(writes, cx),
         _ => Poll::Pending,
     }
 }

@@ -12,7 +12,7 @@ use super::sm::{self, StreamMgmt};
 use super::sm_session::{self, handle_sm, resume};
 use crate::mailbox::Signal;
 use crate::modules;
-use crate::modules::message::Plan;
+use crate::modules::message::{Plan, Settling};
 use crate::ns;
 use crate::router::{Entry, Mailbox, Outbound};
 use crate::server::Shared;
@@ -70,7 +70,7 @@ pub struct Session {
     /// commit: carried out (and counted for XEP-0198) strictly in order.
     pub pipeline: VecDeque<Plan>,
     /// Deletes of acknowledged queue entries not yet known to be committed.
-    deletes: Vec<Pin<Box<dyn Future<Output = ()> + Send + Sync>>>,
+    deletes: Vec<Settling>,
 }
 
 impl Session {
@@ -487,9 +487,14 @@ async fn write_out(s: &mut Session, conn: &mut Conn) -> Result<(), ConnError> {
 async fn drain_parser(s: &mut Session, conn: &mut Conn) -> Result<(), ConnError> {
     while let Some(ev) = conn.parser.next_event()? {
         match ev {
+            Event::Stanza(st) if st.ns() == sm::NS && st.name() == "r" && s.sm.is_some() => {
+                // Answered for everything before it, the deletes its acks
+                // asked for included, in its turn: reading goes on.
+                let writes = std::mem::take(&mut s.deletes);
+                s.pipeline.push_back(Plan::AckRequest(writes));
+                advance(s).await;
+            }
             Event::Stanza(st) if st.ns() == sm::NS => {
-                // An <r/> is answered for everything sent before it: the
-                // messages in flight are committed first.
                 flush_pipeline(s).await;
                 handle_sm(s, &st).await?
             }

@@ -8,7 +8,16 @@ use super::sm::{self, StreamMgmt};
 use crate::ns;
 use natter_xml::Stanza;
 
-/// XEP-0198 elements from the client.
+/// Answers an `<r/>` with the count of stanzas handled so far.
+pub(super) fn answer_ack_request(s: &mut Session) {
+    if let Some(sm) = &s.sm {
+        let a = format!("<a xmlns='{}' h='{}'/>", sm::NS, sm.inbound());
+        s.send_raw(a.as_bytes());
+    }
+}
+
+/// XEP-0198 elements from the client (an `<r/>` on a session with stream
+/// management goes through the pipeline: `answer_ack_request`).
 pub(super) async fn handle_sm(s: &mut Session, el: &Stanza) -> Result<(), ConnError> {
     match el.name() {
         "enable" if s.sm.is_none() => {
@@ -30,12 +39,8 @@ pub(super) async fn handle_sm(s: &mut Session, el: &Stanza) -> Result<(), ConnEr
         }
         "r" => match &s.sm {
             Some(_) => {
-                // Answered once everything before it is done, including
-                // the removal of the entries it acknowledged.
                 s.settle_deletes().await;
-                let sm = s.sm.as_ref().expect("checked above");
-                let a = format!("<a xmlns='{}' h='{}'/>", sm::NS, sm.inbound());
-                s.send_raw(a.as_bytes());
+                answer_ack_request(s);
             }
             None => sm_failed(s, "unexpected-request"),
         },

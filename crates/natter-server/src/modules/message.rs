@@ -47,6 +47,24 @@ pub enum Plan {
     Deliver(Vec<Mailbox>, Arc<[u8]>),
     /// A check and/or a queue commit is running; then deliver.
     Commit(Box<Pending>),
+    /// An XEP-0198 `<r/>` from the client, answered in its turn: once the
+    /// messages before it are carried out and these queue deletes (of the
+    /// entries its earlier acks covered) are committed.
+    AckRequest(Vec<Settling>),
+}
+
+/// A store write a session waits for before it answers an `<r/>`.
+pub type Settling = Pin<Box<dyn Future<Output = ()> + Send + Sync>>;
+
+/// Polls each of `writes` and forgets the finished ones; ready when none is
+/// left.
+pub fn poll_settling(writes: &mut Vec<Settling>, cx: &mut Context<'_>) -> Poll<()> {
+    writes.retain_mut(|w| w.as_mut().poll(cx).is_pending());
+    if writes.is_empty() {
+        Poll::Ready(())
+    } else {
+        Poll::Pending
+    }
 }
 
 /// The outcome of a message's queue commit or existence check: its seq in
@@ -127,6 +145,10 @@ impl Plan {
     pub fn is_ready(&mut self) -> bool {
         match self {
             Plan::Commit(p) => p.task.is_finished(),
+            Plan::AckRequest(writes) => {
+                let mut cx = Context::from_waker(Waker::noop());
+                poll_settling(writes, &mut cx).is_ready()
+            }
             _ => true,
         }
     }
@@ -220,7 +242,7 @@ pub fn plan(s: &mut Session, st: Stanza) -> Plan {
     let in_order = s
         .pipeline
         .iter()
-        .all(|p| matches!(p, Plan::Commit(c) if c.delivered));
+        .all(|p| matches!(p, Plan::AckRequest(_)) || matches!(p, Plan::Commit(c) if c.delivered));
     if !queued && !targets.is_empty() {
         // Headlines, chat states, no-store messages: live or not at all.
         if in_order {
@@ -243,7 +265,7 @@ pub fn plan(s: &mut Session, st: Stanza) -> Plan {
     let task = if queued {
         // Queued in the writer now, so this sender's messages commit in the
         // order they came; only the wait for the commit runs apart.
-        let (seq, commit) = shared.store.offline_push_if_account(&bare, &msg);
+        let (seq, commit) = shared.store.offline_push_if_account(&bare, msg);
         if in_order && !targets.is_empty() {
             // Online recipients get it now, as queue entry `seq`: their ack
             // removes it after the insert (the writer keeps the order). The

@@ -30,13 +30,13 @@ impl SqliteStore {
     pub(crate) fn offline_push_if_account(
         &self,
         owner: &str,
-        msg: &OfflineMessage,
+        msg: OfflineMessage,
     ) -> (
         u64,
         impl std::future::Future<Output = Result<Option<u64>, StoreError>> + Send + 'static,
     ) {
         let stamp = to_i64(msg.stamp_unix_ms, "timestamp");
-        let (owner, msg) = (owner.to_owned(), msg.clone());
+        let owner = owner.to_owned();
         let (seq, done) = self.submit_with_seq(move |c, seq| {
             if !insert_offline(c, seq, &owner, &msg, stamp?, true)? {
                 return Ok(None);
