@@ -344,6 +344,39 @@ async fn slow_reader_is_cut_and_loses_nothing() {
 }
 
 #[tokio::test]
+async fn a_backlog_larger_than_max_unacked_is_delivered_at_login() {
+    let srv = TestServer::start_with(|c| c.c2s.max_unacked = 10).await;
+    for u in ["alice", "bob"] {
+        srv.add_user(u, "pw").await;
+    }
+    let mut a = Client::online(srv.addr, "alice", "pw", "a").await;
+    enable(&mut a, false).await;
+    send_n(&mut a, 0, 50).await;
+    a.send(format!("<r xmlns='{SM}'/>")).await;
+    a.expect("a", |s| s.name() == "a").await;
+    assert_eq!(queue_len(&srv, "bob@localhost").await, 50);
+    // Bob comes online with stream management and 5x the limit waiting:
+    // the offline flush alone does not get him cut.
+    let mut b = Client::login(srv.addr, "bob", "pw", "b").await;
+    enable(&mut b, false).await;
+    b.send("<presence/>").await;
+    let got = messages(&mut b, 50).await;
+    assert_eq!(got.len(), 50);
+    // Still connected: his ack and request are answered, the queue empties.
+    b.send(format!(
+        "<a xmlns='{SM}' h='{}'/><r xmlns='{SM}'/>",
+        b.handled
+    ))
+    .await;
+    let ack = b
+        .expect("a", |s| s.name() == "a" || s.name() == "error")
+        .await;
+    assert_eq!(ack.name(), "a", "{}", text(&ack));
+    wait_queue(&srv, "bob@localhost", 0).await;
+    srv.stop().await;
+}
+
+#[tokio::test]
 async fn sender_can_ask_whether_a_message_is_still_queued() {
     let srv = setup().await;
     let mut a = Client::online(srv.addr, "alice", "pw", "a").await;
