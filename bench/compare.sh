@@ -54,9 +54,11 @@ ROOT=$(dirname "$HERE")
 RESULTS="$HERE/results"
 
 ALL_SERVERS="natterd natterd-fsync ejabberd prosody"
-ALL_SCENARIOS="idle idle-tls login pairs rate offline"
+# offline before pairs and rate: an overloaded rate step leaves messages
+# queued for the accounts offline uses, and every scenario reuses the data.
+ALL_SCENARIOS="idle idle-tls login offline pairs rate"
 ONLY="natterd,natterd-fsync,ejabberd,prosody"
-SCENARIOS="idle,idle-tls,login,pairs,rate,offline"
+SCENARIOS="idle,idle-tls,login,offline,pairs,rate"
 DRY=0
 WRITE=1
 KEEP=0
