@@ -3,7 +3,9 @@
 //! - `transport`: plain or TLS socket
 //! - `conn`: socket + stream parser + writing stream-level elements
 //! - `negotiate`: stream headers, STARTTLS, SASL, bind
-//! - `session`: the bound session's loop, mailbox and resumption
+//! - `session`: a bound session's state, what modules do with it, its end
+//! - `session_loop`: the session's task: waiting small, rounds of work,
+//!   detaching and resumption
 //! - `pipeline`: a session's in-order pipeline of messages and queue commits
 //! - `sm`: stream management (XEP-0198) counters and unacknowledged stanzas
 //! - `sm_session`: XEP-0198 elements and resumption on a session
@@ -12,6 +14,7 @@ pub mod conn;
 pub mod negotiate;
 mod pipeline;
 pub mod session;
+mod session_loop;
 pub mod sm;
 mod sm_session;
 pub mod transport;
@@ -36,7 +39,7 @@ pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, direct
     let Some(state) = Box::pin(connect(shared, tcp, peer, direct_tls)).await else {
         return;
     };
-    session::run(state).await;
+    session_loop::run(state).await;
 }
 
 /// TLS (on the direct-TLS port) and stream negotiation, up to a bound
@@ -46,7 +49,7 @@ async fn connect(
     tcp: TcpStream,
     peer: SocketAddr,
     direct_tls: bool,
-) -> Option<Box<session::State>> {
+) -> Option<Box<session_loop::State>> {
     let io = if direct_tls {
         let setup = shared.tls.as_ref()?;
         let accept = setup.acceptor.accept(tcp);
@@ -68,7 +71,7 @@ async fn connect(
     };
     let conn = Conn::new(io, peer, limits);
     let (conn, bound) = negotiate_phase(&shared, conn).await?;
-    Some(session::start(shared, conn, bound))
+    Some(session_loop::start(shared, conn, bound))
 }
 
 /// Negotiates the stream up to a bound session (None: the connection ended
