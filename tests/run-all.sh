@@ -13,4 +13,6 @@ echo "== cargo test"
 cargo test --workspace
 echo "== interop (slixmpp)"
 cargo build -p natterd
-NATTERD_BIN="$PWD/target/debug/natterd" bash tests/interop/run.sh
+target="${CARGO_TARGET_DIR:-$PWD/target}"
+[[ "$target" = /* ]] || target="$PWD/$target"
+NATTERD_BIN="$target/debug/natterd" bash tests/interop/run.sh
