@@ -70,7 +70,7 @@ pub(super) async fn flush_pipeline(s: &mut Session) {
 /// once it finished (its result is kept until it is carried out).
 pub(super) fn poll_front(pipeline: &mut VecDeque<Plan>, cx: &mut Context<'_>) -> Poll<()> {
     match pipeline.front_mut() {
-        Some(Plan::Commit(p)) => p.poll_commit(cx),
+        Some(Plan::Commit(p)) => p.task.poll_ready(cx),
         Some(Plan::AckRequest(writes)) => poll_settling(writes, cx),
         _ => Poll::Pending,
     }

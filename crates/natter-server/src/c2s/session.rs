@@ -5,7 +5,7 @@
 use super::conn::{Conn, ConnError};
 use super::sm::StreamMgmt;
 use crate::modules;
-use crate::modules::message::{Plan, Settling};
+use crate::modules::message::{poll_settling, Plan, Settling};
 use crate::ns;
 use crate::router::{Mailbox, Outbound};
 use crate::server::Shared;
@@ -147,9 +147,7 @@ impl Session {
             return;
         }
         let mut cx = Context::from_waker(std::task::Waker::noop());
-        self.deletes
-            .retain_mut(|d| d.as_mut().poll(&mut cx).is_pending());
-        if self.deletes.is_empty() {
+        if poll_settling(&mut self.deletes, &mut cx).is_ready() {
             self.deletes = Vec::new();
         }
     }

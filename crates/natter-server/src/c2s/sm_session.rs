@@ -16,8 +16,9 @@ pub(super) fn answer_ack_request(s: &mut Session) {
     }
 }
 
-/// XEP-0198 elements from the client (an `<r/>` on a session with stream
-/// management goes through the pipeline: `answer_ack_request`).
+/// XEP-0198 elements from the client. (An `<r/>` on a session with stream
+/// management waits its turn in the pipeline, `answer_ack_request`; one
+/// without it is an unexpected request like any other misuse.)
 pub(super) async fn handle_sm(s: &mut Session, el: &Stanza) -> Result<(), ConnError> {
     match el.name() {
         "enable" if s.sm.is_none() => {
@@ -37,13 +38,6 @@ pub(super) async fn handle_sm(s: &mut Session, el: &Stanza) -> Result<(), ConnEr
             s.send_raw(reply.as_bytes());
             s.sm = Some(StreamMgmt::new(id, resume));
         }
-        "r" => match &s.sm {
-            Some(_) => {
-                s.settle_deletes().await;
-                answer_ack_request(s);
-            }
-            None => sm_failed(s, "unexpected-request"),
-        },
         "a" => {
             let Some(sm) = s.sm.as_mut() else {
                 sm_failed(s, "unexpected-request");

@@ -155,11 +155,6 @@ impl Plan {
 }
 
 impl Pending {
-    /// Polls the commit; ready once it finished (the outcome is kept).
-    pub fn poll_commit(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        self.task.poll_ready(cx)
-    }
-
     /// Completes the message once its task finished: hands a committed entry
     /// to the recipient's sessions; an error for the sender, if any.
     pub fn complete(self: Box<Self>, s: &Session, result: Outcome) -> Option<Vec<u8>> {
@@ -253,16 +248,15 @@ pub fn plan(s: &mut Session, st: Stanza) -> Plan {
         }
         return Plan::Deliver(targets, bytes);
     }
-    let check_exists = targets.is_empty() && !shared.router.is_online(&bare);
-    let msg = OfflineMessage {
-        from: s.full.clone(),
-        stanza_id,
-        stamp_unix_ms: util::now_unix_ms(),
-        stanza: bytes.to_vec(),
-        msg_id: st.id().map(|i| i.into_owned()).unwrap_or_default(),
-    };
     let mut delivered = false;
     let task = if queued {
+        let msg = OfflineMessage {
+            from: s.full.clone(),
+            stanza_id,
+            stamp_unix_ms: util::now_unix_ms(),
+            stanza: bytes.to_vec(),
+            msg_id: st.id().map(|i| i.into_owned()).unwrap_or_default(),
+        };
         // Queued in the writer now, so this sender's messages commit in the
         // order they came; only the wait for the commit runs apart.
         let (seq, commit) = shared.store.offline_push_if_account(&bare, msg);
@@ -288,12 +282,16 @@ pub fn plan(s: &mut Session, st: Stanza) -> Plan {
                 }
             }
         })
+    } else if shared.router.is_online(&bare) {
+        // Not kept, and no session of the account takes it: dropped.
+        return Plan::Nothing;
     } else {
+        // Nobody online: an error unless the account exists.
         let store = shared.store.clone();
         let owner = bare.clone();
         // A task of its own: the read starts now, whatever waits before it.
         let check = tokio::spawn(async move {
-            if check_exists && !store.account_exists(&owner).await.unwrap_or(false) {
+            if !store.account_exists(&owner).await.unwrap_or(false) {
                 return if ty == MsgType::Headline {
                     Ok(None)
                 } else {
