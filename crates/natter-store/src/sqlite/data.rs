@@ -6,6 +6,17 @@ use super::rows::{offline_row, to_i64, to_u64};
 use super::SqliteStore;
 use crate::{OfflineMessage, StoreError};
 
+// The offline queue's statements, each a search of one index (tested below).
+const INSERT_SQL: &str =
+    "INSERT INTO offline (seq, owner, sender, stanza_id, msg_id, stamp_ms, stanza)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+const FETCH_SQL: &str = "SELECT seq, sender, stanza_id, msg_id, stamp_ms, stanza FROM offline
+     WHERE owner = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3";
+const DELETE_SQL: &str = "DELETE FROM offline WHERE seq = ?2 AND owner = ?1";
+const FIND_SQL: &str = "SELECT MIN(seq) FROM offline
+     WHERE owner = ?1 AND msg_id = ?3 AND msg_id <> ''
+       AND (sender = ?2 OR (sender >= ?4 AND sender < ?5))";
+
 impl SqliteStore {
     // ---- offline queue --------------------------------------------------
 
@@ -59,10 +70,7 @@ impl SqliteStore {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let owner = owner.to_owned();
         self.read(move |c| {
-            let mut st = c.prepare_cached(
-                "SELECT seq, sender, stanza_id, msg_id, stamp_ms, stanza FROM offline
-                 WHERE owner = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
-            )?;
+            let mut st = c.prepare_cached(FETCH_SQL)?;
             let rows = st.query_map(params![owner, after, limit], offline_row)?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
@@ -83,8 +91,7 @@ impl SqliteStore {
         // caller sees the error) leaves nothing a later delete cannot finish.
         let job = (!seqs.is_empty()).then(|| {
             self.submit_single(move |c| {
-                let mut st =
-                    c.prepare_cached("DELETE FROM offline WHERE owner = ?1 AND seq = ?2")?;
+                let mut st = c.prepare_cached(DELETE_SQL)?;
                 for seq in seqs {
                     st.execute(params![owner, seq])?;
                 }
@@ -117,19 +124,12 @@ impl SqliteStore {
         let (owner, bare, msg_id) = (owner.to_owned(), from_bare.to_owned(), msg_id.to_owned());
         let (lo, hi) = (format!("{bare}/"), format!("{bare}0"));
         self.read(move |c| {
-            // Two branches so each is a search of the (owner, sender, msg_id)
-            // index; one `OR` made SQLite scan the owner's rows by seq.
-            // `MIN` yields one row, NULL if nothing matched.
+            // A search of the (owner, msg_id) index, which holds only rows
+            // with a msg_id (hence `msg_id <> ''`); the sender is checked
+            // on the few rows it finds. `MIN` yields one row, NULL if
+            // nothing matched.
             let seq: Option<i64> = c
-                .prepare_cached(
-                    "SELECT MIN(seq) FROM (
-                         SELECT seq FROM offline
-                         WHERE owner = ?1 AND sender = ?2 AND msg_id = ?3
-                         UNION ALL
-                         SELECT seq FROM offline
-                         WHERE owner = ?1 AND sender >= ?4 AND sender < ?5 AND msg_id = ?3
-                     )",
-                )?
+                .prepare_cached(FIND_SQL)?
                 .query_row(params![owner, bare, msg_id, lo, hi], |r| r.get(0))?;
             Ok(seq.map(to_u64).transpose()?)
         })
@@ -292,17 +292,19 @@ fn insert_offline(
     stamp: i64,
     if_account: bool,
 ) -> Result<bool, StoreError> {
-    // Not `RETURNING seq`: SQLite collects RETURNING rows in a temporary
-    // table, which cost more than the insert itself.
-    let sql = if if_account {
-        "INSERT INTO offline (seq, owner, sender, stanza_id, msg_id, stamp_ms, stanza)
-         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7
-         WHERE EXISTS (SELECT 1 FROM accounts WHERE jid = ?2)"
-    } else {
-        "INSERT INTO offline (seq, owner, sender, stanza_id, msg_id, stamp_ms, stanza)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
-    };
-    let n = c.prepare_cached(sql)?.execute(params![
+    // The account check is a query of its own: as `INSERT … SELECT … WHERE
+    // EXISTS` the insert needed a statement journal, a copy of every page
+    // it touched. Not `RETURNING seq` either: SQLite collects RETURNING rows
+    // in a temporary table, which cost more than the insert itself.
+    if if_account
+        && c.prepare_cached("SELECT 1 FROM accounts WHERE jid = ?1")?
+            .query_row([owner], |_| Ok(()))
+            .optional()?
+            .is_none()
+    {
+        return Ok(false);
+    }
+    c.prepare_cached(INSERT_SQL)?.execute(params![
         seq,
         owner,
         msg.from,
@@ -311,5 +313,38 @@ fn insert_offline(
         stamp,
         msg.stanza
     ])?;
-    Ok(n > 0)
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What SQLite plans for `sql`, one line per step.
+    fn plan(c: &rusqlite::Connection, sql: &str) -> String {
+        let mut st = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let n = st.parameter_count();
+        let args: Vec<rusqlite::types::Value> = (0..n).map(|_| 1i64.into()).collect();
+        let rows = st
+            .query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3))
+            .unwrap();
+        rows.collect::<Result<Vec<_>, _>>().unwrap().join("; ")
+    }
+
+    /// Every queue statement is a search of one index, never a scan: the
+    /// queue can hold millions of rows.
+    #[test]
+    fn queue_statements_search_an_index() {
+        let c = rusqlite::Connection::open_in_memory().unwrap();
+        super::super::migrations::migrate(&c).unwrap();
+        let fetch = plan(&c, FETCH_SQL);
+        assert!(fetch.contains("USING INDEX offline_owner_seq"), "{fetch}");
+        let delete = plan(&c, DELETE_SQL);
+        assert!(delete.contains("USING INTEGER PRIMARY KEY"), "{delete}");
+        let find = plan(&c, FIND_SQL);
+        assert!(find.contains("USING INDEX offline_owner_msg_id"), "{find}");
+        for p in [&fetch, &delete, &find] {
+            assert!(!p.contains("SCAN"), "{p}");
+        }
+    }
 }

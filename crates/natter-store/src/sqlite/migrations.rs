@@ -87,6 +87,32 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ALTER TABLE offline ADD COLUMN msg_id TEXT NOT NULL DEFAULT '';
     CREATE INDEX offline_owner_sender_msg_id ON offline (owner, sender, msg_id);
     "#,
+    // 3: a leaner queue. The store now picks each entry's seq itself, so
+    // AUTOINCREMENT (a counter row rewritten on every insert) goes; instead
+    // the counter 'offline_seq' holds a seq no entry has had yet, raised a
+    // block at a time. The msg_id lookup narrows to (owner, msg_id) and
+    // leaves out the rows without one. Rows keep their seq.
+    r#"
+    INSERT OR REPLACE INTO counters (name, value)
+        SELECT 'offline_seq', COALESCE(MAX(m), 0) + 1 FROM (
+            SELECT MAX(seq) AS m FROM offline
+            UNION ALL SELECT seq FROM sqlite_sequence WHERE name = 'offline');
+    CREATE TABLE offline_v3 (
+        seq       INTEGER PRIMARY KEY,
+        owner     TEXT NOT NULL,
+        sender    TEXT NOT NULL,
+        stanza_id TEXT NOT NULL,
+        msg_id    TEXT NOT NULL,
+        stamp_ms  INTEGER NOT NULL,
+        stanza    BLOB NOT NULL
+    );
+    INSERT INTO offline_v3 (seq, owner, sender, stanza_id, msg_id, stamp_ms, stanza)
+        SELECT seq, owner, sender, stanza_id, msg_id, stamp_ms, stanza FROM offline ORDER BY seq;
+    DROP TABLE offline;
+    ALTER TABLE offline_v3 RENAME TO offline;
+    CREATE INDEX offline_owner_seq ON offline (owner, seq);
+    CREATE INDEX offline_owner_msg_id ON offline (owner, msg_id) WHERE msg_id <> '';
+    "#,
 ];
 
 /// The schema version this build produces.
@@ -194,12 +220,48 @@ mod tests {
         let index: String = conn
             .query_row(
                 "SELECT sql FROM sqlite_master WHERE type = 'index'
-                 AND name = 'offline_owner_sender_msg_id'",
+                 AND name = 'offline_owner_msg_id'",
                 [],
                 |r| r.get(0),
             )
             .unwrap();
-        assert!(index.contains("(owner, sender, msg_id)"), "{index}");
+        assert!(index.contains("(owner, msg_id)"), "{index}");
+    }
+
+    /// Upgrading past AUTOINCREMENT keeps the rows and their seqs, and new
+    /// entries still get seqs no entry ever had (past a deleted newest one).
+    #[tokio::test]
+    async fn upgrade_from_v2_never_reuses_a_seq() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v2.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.execute_batch(MIGRATIONS[1]).unwrap();
+            conn.execute_batch("PRAGMA user_version = 2").unwrap();
+            conn.execute_batch(
+                "INSERT INTO accounts (jid, credentials) VALUES ('alice@x', x'00');
+                 INSERT INTO offline (owner, sender, stanza_id, msg_id, stamp_ms, stanza)
+                 VALUES ('alice@x', 'bob@x/r', 'sid1', 'm1', 42, x'3c6d2f3e'),
+                        ('alice@x', 'bob@x/r', 'sid2', 'm2', 43, x'3c6d2f3e'),
+                        ('alice@x', 'bob@x/r', 'sid3', 'm3', 44, x'3c6d2f3e');
+                 DELETE FROM offline WHERE seq = 3;",
+            )
+            .unwrap();
+        }
+        let store = Store::open(StoreConfig::sqlite(&path)).await.unwrap();
+        let got = store.offline_fetch("alice@x", 0, 10).await.unwrap();
+        let seqs: Vec<u64> = got.iter().map(|(s, _)| *s).collect();
+        assert_eq!(seqs, vec![1, 2]);
+        assert_eq!(got[1].1.msg_id, "m2");
+        assert_eq!(
+            store.offline_find("alice@x", "bob@x", "m2").await,
+            Ok(Some(2))
+        );
+        let (next, done) = store.offline_push_if_account("alice@x", got[0].1.clone());
+        assert_eq!(next, 4, "seq 3 was used before the upgrade");
+        assert_eq!(done.await.unwrap(), Some(4));
+        store.close().await.unwrap();
     }
 
     /// A fresh database gets every step, the same schema as an upgraded one.
@@ -235,12 +297,7 @@ mod tests {
         old.execute_batch("PRAGMA user_version = 1").unwrap();
         assert_eq!(migrate(&old).unwrap(), latest_version());
         assert_eq!(columns(&fresh), columns(&old));
-        assert!(columns(&fresh).contains(&(
-            "msg_id".into(),
-            "TEXT".into(),
-            true,
-            Some("''".into())
-        )));
+        assert!(columns(&fresh).contains(&("msg_id".into(), "TEXT".into(), true, None)));
         assert_eq!(
             schema(&fresh)
                 .into_iter()

@@ -48,13 +48,25 @@ struct Shared {
     /// The seq the next queue insert gets. Taken together with queueing the
     /// insert (under this lock), so the writer inserts in seq order and a
     /// caller knows an entry's seq before its commit.
-    next_seq: Mutex<i64>,
+    next_seq: Mutex<Seqs>,
 }
+
+/// Seqs are handed out in memory. The stored counter `offline_seq` stays
+/// above every seq handed out: an insert that reaches `ceiling` first raises
+/// it by [`SEQ_BLOCK`] in the same job, so a seq is never given twice, even
+/// after a restart (which starts at the stored counter).
+struct Seqs {
+    next: i64,
+    ceiling: i64,
+}
+
+/// How far the stored seq counter is raised at a time.
+const SEQ_BLOCK: i64 = 1 << 16;
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and migrates it.
     pub(crate) async fn open(path: PathBuf, fsync: bool) -> Result<Self, StoreError> {
-        let (writer_conn, readers, last_seq) = tokio::task::spawn_blocking({
+        let (writer_conn, readers, next_seq) = tokio::task::spawn_blocking({
             let path = path.clone();
             move || -> Result<_, StoreError> {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -62,9 +74,10 @@ impl SqliteStore {
                 }
                 let conn = open_writer(&path, fsync)?;
                 let version = migrations::migrate(&conn)?;
-                let last_seq: Option<i64> = conn.query_row(
-                    "SELECT MAX(m) FROM (SELECT MAX(seq) AS m FROM offline
-                     UNION ALL SELECT seq FROM sqlite_sequence WHERE name = 'offline')",
+                let next_seq: i64 = conn.query_row(
+                    "SELECT MAX(COALESCE((SELECT MAX(seq) FROM offline), 0) + 1,
+                                COALESCE((SELECT value FROM counters
+                                          WHERE name = 'offline_seq'), 1))",
                     [],
                     |r| r.get(0),
                 )?;
@@ -72,7 +85,7 @@ impl SqliteStore {
                 let readers = (0..READERS)
                     .map(|_| open_reader(&path))
                     .collect::<Result<Vec<_>, _>>()?;
-                Ok((conn, readers, last_seq.unwrap_or(0)))
+                Ok((conn, readers, next_seq))
             }
         })
         .await
@@ -95,7 +108,10 @@ impl SqliteStore {
                 read_permits: Arc::new(Semaphore::new(READERS)),
                 counters,
                 closed: AtomicBool::new(false),
-                next_seq: Mutex::new(last_seq + 1),
+                next_seq: Mutex::new(Seqs {
+                    next: next_seq,
+                    ceiling: next_seq,
+                }),
             }),
         })
     }
@@ -175,12 +191,24 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection, i64) -> Result<T, StoreError> + Send + 'static,
     {
-        let mut next = lock(&self.shared.next_seq);
-        let seq = *next;
-        *next += 1;
-        let job = move |c: &Connection| f(c, seq);
+        let mut seqs = lock(&self.shared.next_seq);
+        let seq = seqs.next;
+        seqs.next += 1;
+        let raise = (seq >= seqs.ceiling).then(|| seq.saturating_add(SEQ_BLOCK));
+        if let Some(ceiling) = raise {
+            seqs.ceiling = ceiling;
+        }
+        // A raised counter without the insert (the insert failed) is
+        // harmless, so the job still needs no savepoint.
+        let job = move |c: &Connection| {
+            if let Some(ceiling) = raise {
+                c.prepare_cached("UPDATE counters SET value = ?1 WHERE name = 'offline_seq'")?
+                    .execute([ceiling])?;
+            }
+            f(c, seq)
+        };
         let answer = self.queue(move |reply| Box::new(FnJob::single(job, reply)));
-        drop(next);
+        drop(seqs);
         (seq, answer)
     }
 
