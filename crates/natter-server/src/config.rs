@@ -61,12 +61,25 @@ pub struct Tls {
     pub key: Option<PathBuf>,
 }
 
-#[derive(Clone, Debug, Deserialize, PartialEq, Default)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreSection {
     /// fsync every commit (power-loss durability, group-committed). Off: a
     /// commit survives a crash of natterd (data is handed to the OS).
     pub fsync: bool,
+    /// How long a message already handed to an online recipient waits for
+    /// that recipient's acknowledgement before it is written to the queue.
+    /// Acknowledged in time, it is never written. 0: written at once.
+    pub ack_wait_ms: u64,
+}
+
+impl Default for StoreSection {
+    fn default() -> Self {
+        StoreSection {
+            fsync: false,
+            ack_wait_ms: 10,
+        }
+    }
 }
 
 impl Default for Config {

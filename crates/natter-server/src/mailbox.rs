@@ -71,6 +71,11 @@ impl State {
 }
 
 impl Mailbox {
+    /// Whether both are the same session's mailbox.
+    pub fn same(&self, other: &Mailbox) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// A mailbox holding at most `cap` stanzas.
     pub fn new(cap: usize) -> Self {
         Mailbox {

@@ -31,6 +31,8 @@ pub struct Entry {
 pub struct Router {
     shards: Vec<RwLock<HashMap<String, Vec<Entry>>>>,
     next_conn: AtomicU64,
+    /// Bumped by every bind and presence change (see `changes`).
+    changes: AtomicU64,
 }
 
 impl Default for Router {
@@ -38,6 +40,7 @@ impl Default for Router {
         Router {
             shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
             next_conn: AtomicU64::new(1),
+            changes: AtomicU64::new(0),
         }
     }
 }
@@ -54,6 +57,12 @@ impl Router {
         self.next_conn.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// A count of binds and presence changes so far: while it stays the
+    /// same, the sessions a message goes to are the same.
+    pub fn changes(&self) -> u64 {
+        self.changes.load(Ordering::SeqCst)
+    }
+
     /// Binds `resource` of `bare`; a session already bound to it is returned
     /// so the caller can tell it of the conflict.
     pub fn bind(&self, bare: &str, entry: Entry) -> Option<Entry> {
@@ -67,6 +76,7 @@ impl Router {
             .position(|e| e.resource == entry.resource)
             .map(|i| list.swap_remove(i));
         list.push(entry);
+        self.changes.fetch_add(1, Ordering::SeqCst);
         old
     }
 
@@ -107,6 +117,7 @@ impl Router {
                     e.presence = None;
                 }
             }
+            self.changes.fetch_add(1, Ordering::SeqCst);
         }
     }
 

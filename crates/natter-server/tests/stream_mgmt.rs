@@ -88,6 +88,41 @@ async fn sender_ack_means_queued_and_recipient_ack_dequeues() {
     srv.stop().await;
 }
 
+/// A message the online recipient acknowledges within `ack_wait_ms` is
+/// never written to the queue, and the sender's ack does not wait for it.
+#[tokio::test]
+async fn acknowledged_in_time_never_touches_the_queue() {
+    let srv = TestServer::start_with(|c| c.store.ack_wait_ms = 60_000).await;
+    for u in ["alice", "bob"] {
+        srv.add_user(u, "pw").await;
+    }
+    let mut a = Client::online(srv.addr, "alice", "pw", "a").await;
+    enable(&mut a, false).await;
+    let mut b = Client::online(srv.addr, "bob", "pw", "b").await;
+    enable(&mut b, false).await;
+    let before = srv.store.stats();
+    send_n(&mut a, 0, 5).await;
+    assert_eq!(messages(&mut b, 5).await.len(), 5);
+    b.send(format!("<a xmlns='{SM}' h='{}'/>", b.handled)).await;
+    // Alice's ack comes long before the minute the writes would wait.
+    let t = std::time::Instant::now();
+    a.send(format!("<r xmlns='{SM}'/>")).await;
+    let ack = a.expect("a", |s| s.name() == "a").await;
+    assert_eq!(ack.attr("h").as_deref(), Some("5"));
+    assert!(t.elapsed() < std::time::Duration::from_secs(30));
+    let after = srv.store.stats();
+    assert_eq!(after.withdrawn - before.withdrawn, 5);
+    assert_eq!(queue_len(&srv, "bob@localhost").await, 0);
+    // Unacknowledged, the next one is kept: it is there after a reconnect.
+    send_n(&mut a, 5, 6).await;
+    assert_eq!(messages(&mut b, 1).await.len(), 1);
+    drop(b);
+    let mut b = Client::online(srv.addr, "bob", "pw", "b2").await;
+    let again = messages(&mut b, 1).await;
+    assert_eq!(again[0].attr("id").as_deref(), Some("m5"));
+    srv.stop().await;
+}
+
 #[tokio::test]
 async fn requests_between_messages_are_answered_in_their_turn() {
     let srv = setup().await;

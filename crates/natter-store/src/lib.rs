@@ -195,16 +195,24 @@ impl Store {
     /// future resolves after the commit to the seq, or `None` when `owner`
     /// has no account (the seq is then never used). Takes the message by
     /// value: it is moved to the writer, not copied.
+    ///
+    /// `ack_wait` is for a message the caller already handed to the
+    /// owner's sessions: its write waits that long, and if an
+    /// [`offline_delete`](Self::offline_delete) of its seq comes first (a
+    /// session acknowledged it), it is never written and the future
+    /// resolves at once to its seq. Writes queued after it wait for it
+    /// (commit order is kept). `Duration::ZERO` writes at once.
     pub fn offline_push_if_account(
         &self,
         owner: &str,
         msg: OfflineMessage,
+        ack_wait: std::time::Duration,
     ) -> (
         u64,
         impl std::future::Future<Output = Result<Option<u64>, StoreError>> + Send + 'static,
     ) {
         match &self.0 {
-            Inner::Sqlite(s) => s.offline_push_if_account(owner, msg),
+            Inner::Sqlite(s) => s.offline_push_if_account(owner, msg, ack_wait),
         }
     }
 
@@ -223,7 +231,8 @@ impl Store {
     /// delivery). Unknown seqs, or seqs of other owners, are ignored. The
     /// write is queued at once, after every write asked for before it (a
     /// delete never overtakes the insert it removes); the future resolves
-    /// after the commit.
+    /// after the commit. An insert still waiting out its `ack_wait` is
+    /// withdrawn instead (see `offline_push_if_account`).
     pub fn offline_delete(
         &self,
         owner: &str,
@@ -231,6 +240,15 @@ impl Store {
     ) -> impl std::future::Future<Output = Result<(), StoreError>> + Send + 'static {
         match &self.0 {
             Inner::Sqlite(s) => s.offline_delete(owner, seqs),
+        }
+    }
+
+    /// Has the inserts of `seqs` into `owner`'s queue that still wait out
+    /// an `ack_wait` written now (say, the session that had them ended
+    /// without acknowledging them). Others are ignored.
+    pub fn offline_hurry(&self, owner: &str, seqs: &[u64]) {
+        match &self.0 {
+            Inner::Sqlite(s) => s.offline_hurry(owner, seqs),
         }
     }
 

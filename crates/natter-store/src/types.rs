@@ -42,6 +42,9 @@ pub struct StoreStats {
     pub commits: u64,
     /// Write operations committed (each `Store` write call is one).
     pub writes: u64,
+    /// Queue inserts withdrawn before they were written (their message was
+    /// acknowledged by the recipient within `ack_wait`).
+    pub withdrawn: u64,
 }
 
 /// A roster subscription state (RFC 6121 §2.1.2.5).

@@ -4,6 +4,7 @@
 //! by the `NATTER_TEST_STORE` environment variable (default `sqlite`).
 
 use natter_store::{OfflineMessage, RosterItem, Store, StoreConfig, StoreError, Subscription};
+use std::time::Duration;
 
 /// Keeps whatever backs a test store alive (for SQLite, its temp dir).
 pub struct Guard {
@@ -642,10 +643,13 @@ async fn offline_push_if_account_only_for_accounts() {
     // Queued together (one group commit): a failing write among them, a
     // push to nobody, and pushes to alice, in call order.
     // The seqs are known before the commits (in call order).
-    let (seq_a, a) = s.offline_push_if_account("alice@x", msg("bob@x/r", "1", "one"));
+    let (seq_a, a) =
+        s.offline_push_if_account("alice@x", msg("bob@x/r", "1", "one"), Duration::ZERO);
     let dup = s.create_account("alice@x", b"again");
-    let (_, nobody) = s.offline_push_if_account("nobody@x", msg("bob@x/r", "2", "lost"));
-    let (seq_b, b) = s.offline_push_if_account("alice@x", msg("bob@x/r", "3", "three"));
+    let (_, nobody) =
+        s.offline_push_if_account("nobody@x", msg("bob@x/r", "2", "lost"), Duration::ZERO);
+    let (seq_b, b) =
+        s.offline_push_if_account("alice@x", msg("bob@x/r", "3", "three"), Duration::ZERO);
     assert!(seq_b > seq_a);
     let (a, dup, nobody, b) = tokio::join!(a, dup, nobody, b);
     assert_eq!(dup, Err(StoreError::AlreadyExists));
@@ -663,7 +667,8 @@ async fn offline_push_if_account_only_for_accounts() {
     );
     // Seqs are never reused, even after the newest entry is deleted.
     s.offline_delete("alice@x", &[a, b]).await.unwrap();
-    let (seq_c, c) = s.offline_push_if_account("alice@x", msg("bob@x/r", "4", "four"));
+    let (seq_c, c) =
+        s.offline_push_if_account("alice@x", msg("bob@x/r", "4", "four"), Duration::ZERO);
     let c = c.await.unwrap().unwrap();
     assert_eq!(c, seq_c);
     assert!(c > b);

@@ -5,6 +5,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use natter_store::{OfflineMessage, Store, StoreConfig, StoreError};
 
@@ -69,13 +70,13 @@ async fn queue_seqs_continue_after_reopen() {
     let store = open(&path).await;
     store.create_account("a@x", b"c").await.unwrap();
     let first = store.offline_push("a@x", &msg(1)).await.unwrap();
-    let (newest, done) = store.offline_push_if_account("a@x", msg(2));
+    let (newest, done) = store.offline_push_if_account("a@x", msg(2), Duration::ZERO);
     assert_eq!(done.await.unwrap(), Some(newest));
     // The newest entry is gone before the restart: its seq stays used.
     store.offline_delete("a@x", &[newest]).await.unwrap();
     store.close().await.unwrap();
     let store = open(&path).await;
-    let (next, done) = store.offline_push_if_account("a@x", msg(3));
+    let (next, done) = store.offline_push_if_account("a@x", msg(3), Duration::ZERO);
     assert!(next > newest && newest > first, "{first} {newest} {next}");
     assert_eq!(done.await.unwrap(), Some(next));
     let seqs: Vec<u64> = store

@@ -141,6 +141,17 @@ impl Session {
         }));
     }
 
+    /// Has the queue inserts of the entries this session holds
+    /// unacknowledged written without waiting for its ack any longer (the
+    /// connection is gone).
+    pub(super) fn hurry_queued(&self) {
+        if self.queued.is_empty() {
+            return;
+        }
+        let seqs: Vec<u64> = self.queued.iter().copied().collect();
+        self.shared.store.offline_hurry(&self.bare, &seqs);
+    }
+
     /// Forgets the deletes already committed (polled without waiting).
     pub(super) fn prune_deletes(&mut self) {
         if self.deletes.is_empty() {

@@ -188,6 +188,7 @@ async fn step(st: &mut State) -> Next {
             let resumable = s.sm.as_ref().is_some_and(|sm| sm.resumable);
             if resumable && matches!(e, ConnError::Io(_)) {
                 tracing::info!(jid = %s.full, error = ?e, "connection lost; session kept for resumption");
+                s.hurry_queued();
                 if !s.pipeline.is_empty() {
                     flush_pipeline(s).await;
                 }
@@ -264,6 +265,7 @@ async fn finish(mut st: Box<State>, ended: Option<(Conn, ConnError)>) {
         .lock()
         .expect("resumable lock")
         .remove(s.sm.as_ref().map(|sm| sm.id.as_str()).unwrap_or(""));
+    s.hurry_queued();
     end(s).await;
     s.settle_deletes().await;
     // Requests that will never be answered: unacknowledged (XEP-0198 §5)
@@ -350,6 +352,12 @@ async fn drain_parser(s: &mut Session, conn: &mut Conn) -> Result<(), ConnError>
                 let writes = std::mem::take(&mut s.deletes);
                 s.pipeline.push_back(Plan::AckRequest(writes));
                 advance(s).await;
+            }
+            Event::Stanza(st) if st.ns() == sm::NS && st.name() == "a" => {
+                // About what this session wrote, not what it read: no need
+                // to wait for the pipeline. Its deletes may withdraw queue
+                // inserts still waiting for this very ack.
+                handle_sm(s, &st).await?
             }
             Event::Stanza(st) if st.ns() == sm::NS => {
                 flush_pipeline(s).await;

@@ -132,6 +132,10 @@ pub struct Pending {
     pub task: Commit,
     /// Already handed to the recipient's sessions (before its commit).
     delivered: bool,
+    /// The sessions it was handed to then, and the router's count of
+    /// changes before they were looked up.
+    early: Vec<Mailbox>,
+    seen: u64,
     st: Stanza,
     ty: MsgType,
     to: String,
@@ -159,7 +163,8 @@ impl Pending {
     /// to the recipient's sessions; an error for the sender, if any.
     pub fn complete(self: Box<Self>, s: &Session, result: Outcome) -> Option<Vec<u8>> {
         match result {
-            Ok(Some(_)) if self.delivered => None,
+            // No session came or became available since: all have it.
+            Ok(Some(_)) if self.delivered && s.shared.router.changes() == self.seen => None,
             Ok(Some(seq)) => {
                 let direct = self
                     .resource
@@ -169,7 +174,12 @@ impl Pending {
                     Some(e) => vec![e.mailbox],
                     None => s.shared.router.message_targets(&self.bare),
                 };
+                // Sessions that came since it was handed on get it now:
+                // their offline flush may have run before the commit.
                 for t in targets {
+                    if self.early.iter().any(|e| e.same(&t)) {
+                        continue;
+                    }
                     t.deliver(Outbound::Queued {
                         seq,
                         bytes: self.bytes.clone(),
@@ -215,6 +225,7 @@ pub fn plan(s: &mut Session, st: Stanza) -> Plan {
     let shared = &s.shared;
     let (bytes, stanza_id) = stamp(&st, &s.full, &bare);
     let queued = matches!(ty, MsgType::Normal | MsgType::Chat) && storable(&st);
+    let seen = shared.router.changes();
     // Full JID of a connected resource: that resource (RFC 6121 §8.5.3.1).
     let direct = resource
         .as_deref()
@@ -249,6 +260,7 @@ pub fn plan(s: &mut Session, st: Stanza) -> Plan {
         return Plan::Deliver(targets, bytes);
     }
     let mut delivered = false;
+    let mut early_to = Vec::new();
     let task = if queued {
         let msg = OfflineMessage {
             from: s.full.clone(),
@@ -259,11 +271,20 @@ pub fn plan(s: &mut Session, st: Stanza) -> Plan {
         };
         // Queued in the writer now, so this sender's messages commit in the
         // order they came; only the wait for the commit runs apart.
-        let (seq, commit) = shared.store.offline_push_if_account(&bare, msg);
-        if in_order && !targets.is_empty() {
+        let early = in_order && !targets.is_empty();
+        // Handed on now, the write may wait for the recipient's ack (which
+        // then withdraws it: it never touches the disk).
+        let ack_wait = if early {
+            std::time::Duration::from_millis(shared.config.store.ack_wait_ms)
+        } else {
+            std::time::Duration::ZERO
+        };
+        let (seq, commit) = shared.store.offline_push_if_account(&bare, msg, ack_wait);
+        if early {
             // Online recipients get it now, as queue entry `seq`: their ack
-            // removes it after the insert (the writer keeps the order). The
-            // sender's ack still waits for the commit.
+            // withdraws the insert if it comes within `ack_wait`, or removes
+            // the entry after it (the writer keeps the order). The sender's
+            // ack waits for one or the other.
             for t in &targets {
                 t.deliver(Outbound::Queued {
                     seq,
@@ -271,6 +292,7 @@ pub fn plan(s: &mut Session, st: Stanza) -> Plan {
                 });
             }
             delivered = true;
+            early_to = targets;
         }
         Commit::new(async move {
             match commit.await {
@@ -305,6 +327,8 @@ pub fn plan(s: &mut Session, st: Stanza) -> Plan {
     Plan::Commit(Box::new(Pending {
         task,
         delivered,
+        early: early_to,
+        seen,
         st,
         ty,
         to,

@@ -1,5 +1,7 @@
 //! Offline queue, vCard, last activity and key-value operations.
 
+use std::time::{Duration, Instant};
+
 use rusqlite::{params, OptionalExtension};
 
 use super::rows::{offline_row, to_i64, to_u64};
@@ -7,9 +9,6 @@ use super::SqliteStore;
 use crate::{OfflineMessage, StoreError};
 
 // The offline queue's statements, each a search of one index (tested below).
-const INSERT_SQL: &str =
-    "INSERT INTO offline (seq, owner, sender, stanza_id, msg_id, stamp_ms, stanza)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 const FETCH_SQL: &str = "SELECT seq, sender, stanza_id, msg_id, stamp_ms, stanza FROM offline
      WHERE owner = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3";
 const DELETE_SQL: &str = "DELETE FROM offline WHERE seq = ?2 AND owner = ?1";
@@ -26,34 +25,30 @@ impl SqliteStore {
         msg: &OfflineMessage,
     ) -> Result<u64, StoreError> {
         let stamp = to_i64(msg.stamp_unix_ms, "timestamp")?;
-        let (owner, msg) = (owner.to_owned(), msg.clone());
-        let (_, done) = self.submit_with_seq(move |c, seq| {
-            insert_offline(c, seq, &owner, &msg, stamp, false)?;
-            Ok(to_u64(seq)?)
-        });
-        done.await
+        let (_, done) = self.queue_insert(owner.to_owned(), msg.clone(), stamp, false, None);
+        match done.await? {
+            Some(seq) => Ok(seq),
+            None => Err(StoreError::Backend("queue insert was not run".into())),
+        }
     }
 
     /// Queues the message now (in call order) if `owner` has an account:
     /// its seq at once, and a future that resolves after the commit to the
-    /// seq, or None when there is no account. One statement (the account
-    /// check is part of the insert), so the job needs no savepoint.
+    /// seq, or None when there is no account. With a nonzero `ack_wait` the
+    /// write waits that long for a delete that withdraws it.
     pub(crate) fn offline_push_if_account(
         &self,
         owner: &str,
         msg: OfflineMessage,
+        ack_wait: Duration,
     ) -> (
         u64,
         impl std::future::Future<Output = Result<Option<u64>, StoreError>> + Send + 'static,
     ) {
-        let stamp = to_i64(msg.stamp_unix_ms, "timestamp");
-        let owner = owner.to_owned();
-        let (seq, done) = self.submit_with_seq(move |c, seq| {
-            if !insert_offline(c, seq, &owner, &msg, stamp?, true)? {
-                return Ok(None);
-            }
-            Ok(Some(to_u64(seq)?))
-        });
+        // A time past the year 292,000,000 is kept as the latest one.
+        let stamp = i64::try_from(msg.stamp_unix_ms).unwrap_or(i64::MAX);
+        let due = (!ack_wait.is_zero()).then(|| Instant::now() + ack_wait);
+        let (seq, done) = self.queue_insert(owner.to_owned(), msg, stamp, true, due);
         (seq.unsigned_abs(), done)
     }
 
@@ -86,6 +81,8 @@ impl SqliteStore {
     ) -> impl std::future::Future<Output = Result<(), StoreError>> + Send + 'static {
         // Seqs beyond i64::MAX cannot exist; skip them.
         let seqs: Vec<i64> = seqs.iter().filter_map(|&s| i64::try_from(s).ok()).collect();
+        // Inserts not yet written are withdrawn instead: nothing to delete.
+        let seqs = self.withdraw(owner, seqs);
         let owner = owner.to_owned();
         // No savepoint: deleting is idempotent, so a failure part-way (the
         // caller sees the error) leaves nothing a later delete cannot finish.
@@ -280,40 +277,6 @@ impl SqliteStore {
         })
         .await
     }
-}
-
-/// Appends one message to `owner`'s queue as entry `seq`; false when
-/// `if_account` and `owner` has no account.
-fn insert_offline(
-    c: &rusqlite::Connection,
-    seq: i64,
-    owner: &str,
-    msg: &OfflineMessage,
-    stamp: i64,
-    if_account: bool,
-) -> Result<bool, StoreError> {
-    // The account check is a query of its own: as `INSERT … SELECT … WHERE
-    // EXISTS` the insert needed a statement journal, a copy of every page
-    // it touched. Not `RETURNING seq` either: SQLite collects RETURNING rows
-    // in a temporary table, which cost more than the insert itself.
-    if if_account
-        && c.prepare_cached("SELECT 1 FROM accounts WHERE jid = ?1")?
-            .query_row([owner], |_| Ok(()))
-            .optional()?
-            .is_none()
-    {
-        return Ok(false);
-    }
-    c.prepare_cached(INSERT_SQL)?.execute(params![
-        seq,
-        owner,
-        msg.from,
-        msg.stanza_id,
-        msg.msg_id,
-        stamp,
-        msg.stanza
-    ])?;
-    Ok(true)
 }
 
 #[cfg(test)]

@@ -164,6 +164,7 @@ fn apply_pending(conn: &Connection) -> Result<u32, StoreError> {
 mod tests {
     use super::*;
     use crate::{OfflineMessage, Store, StoreConfig};
+    use std::time::Duration;
 
     /// A database left at version 1 by an older build (only migration 1
     /// applied, one queued message) upgrades in place at open.
@@ -258,7 +259,8 @@ mod tests {
             store.offline_find("alice@x", "bob@x", "m2").await,
             Ok(Some(2))
         );
-        let (next, done) = store.offline_push_if_account("alice@x", got[0].1.clone());
+        let (next, done) =
+            store.offline_push_if_account("alice@x", got[0].1.clone(), Duration::ZERO);
         assert_eq!(next, 4, "seq 3 was used before the upgrade");
         assert_eq!(done.await.unwrap(), Some(4));
         store.close().await.unwrap();

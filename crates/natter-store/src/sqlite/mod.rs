@@ -9,6 +9,7 @@
 //!   file.
 
 mod data;
+mod insert;
 mod migrations;
 mod ops;
 mod rows;
@@ -17,12 +18,12 @@ mod writer;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
-use crate::{StoreError, StoreStats};
+use crate::{OfflineMessage, StoreError, StoreStats};
 use writer::{Counters, FnJob, Msg};
 
 /// How long a connection waits for another connection's lock.
@@ -49,6 +50,8 @@ struct Shared {
     /// insert (under this lock), so the writer inserts in seq order and a
     /// caller knows an entry's seq before its commit.
     next_seq: Mutex<Seqs>,
+    /// Queue inserts not yet run, which a delete may still withdraw.
+    waiting: Arc<insert::Waiting>,
 }
 
 /// Seqs are handed out in memory. The stored counter `offline_seq` stays
@@ -93,12 +96,19 @@ impl SqliteStore {
 
         let (tx, rx) = mpsc::unbounded_channel();
         let counters = Arc::new(Counters::default());
-        std::thread::Builder::new()
+        let waiting = Arc::new(insert::Waiting::default());
+        let writer = std::thread::Builder::new()
             .name("natter-store-writer".into())
             .spawn({
                 let counters = counters.clone();
-                move || writer::run(writer_conn, rx, counters)
+                let waiting = waiting.clone();
+                move || {
+                    writer::run(writer_conn, rx, counters);
+                    tracing::info!(withdrawn = waiting.withdrawn(), "storage: writer stopped");
+                    waiting.clear();
+                }
             })?;
+        waiting.set_writer(writer.thread().clone());
 
         Ok(SqliteStore {
             shared: Arc::new(Shared {
@@ -112,6 +122,7 @@ impl SqliteStore {
                     next: next_seq,
                     ceiling: next_seq,
                 }),
+                waiting,
             }),
         })
     }
@@ -131,6 +142,8 @@ impl SqliteStore {
         if shared.tx.send(Msg::Shutdown(reply)).is_err() {
             return Ok(()); // writer already gone
         }
+        // It may be waiting for a held insert to fall due.
+        shared.waiting.wake_writer();
         answer.await.unwrap_or(Ok(()))
     }
 
@@ -139,6 +152,7 @@ impl SqliteStore {
         StoreStats {
             commits: c.commits.load(Ordering::Relaxed),
             writes: c.writes.load(Ordering::Relaxed),
+            withdrawn: self.shared.waiting.withdrawn(),
         }
     }
 
@@ -178,19 +192,22 @@ impl SqliteStore {
         self.queue(|reply| Box::new(FnJob::single(f, reply)))
     }
 
-    /// Like [`submit_single`](Self::submit_single) for a queue insert: `f`
-    /// gets the entry's seq, reserved now and returned at once.
-    pub(crate) fn submit_with_seq<T, F>(
+    /// Queues an insert of `msg` into `owner`'s queue now, with the next
+    /// seq (returned at once); the future resolves after the commit to the
+    /// seq, or None if `if_account` and `owner` has no account. With `due`,
+    /// the insert is not written before then and a delete of its seq
+    /// withdraws it meanwhile (see [`insert`]).
+    pub(crate) fn queue_insert(
         &self,
-        f: F,
+        owner: String,
+        msg: OfflineMessage,
+        stamp: i64,
+        if_account: bool,
+        due: Option<Instant>,
     ) -> (
         i64,
-        impl std::future::Future<Output = Result<T, StoreError>> + Send + 'static,
-    )
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection, i64) -> Result<T, StoreError> + Send + 'static,
-    {
+        impl std::future::Future<Output = Result<Option<u64>, StoreError>> + Send + 'static,
+    ) {
         let mut seqs = lock(&self.shared.next_seq);
         let seq = seqs.next;
         seqs.next += 1;
@@ -198,18 +215,38 @@ impl SqliteStore {
         if let Some(ceiling) = raise {
             seqs.ceiling = ceiling;
         }
-        // A raised counter without the insert (the insert failed) is
-        // harmless, so the job still needs no savepoint.
-        let job = move |c: &Connection| {
-            if let Some(ceiling) = raise {
-                c.prepare_cached("UPDATE counters SET value = ?1 WHERE name = 'offline_seq'")?
-                    .execute([ceiling])?;
-            }
-            f(c, seq)
-        };
-        let answer = self.queue(move |reply| Box::new(FnJob::single(job, reply)));
+        let (job, answer) = insert::InsertJob::new(
+            self.shared.waiting.clone(),
+            owner,
+            seq,
+            msg,
+            stamp,
+            if_account,
+            raise,
+            due,
+        );
+        let queued = !self.shared.closed.load(Ordering::SeqCst)
+            && self.shared.tx.send(Msg::Job(Box::new(job))).is_ok();
         drop(seqs);
-        (seq, answer)
+        (seq, async move {
+            if !queued {
+                return Err(StoreError::Closed);
+            }
+            answer.await.map_err(|_| StoreError::Closed)?
+        })
+    }
+
+    /// Withdraws the inserts of `seqs` into `owner`'s queue that are not
+    /// written yet; returns the other seqs.
+    pub(crate) fn withdraw(&self, owner: &str, seqs: Vec<i64>) -> Vec<i64> {
+        self.shared.waiting.withdraw(owner, seqs)
+    }
+
+    /// Writes the inserts of `seqs` into `owner`'s queue that still wait
+    /// without waiting any longer.
+    pub(crate) fn offline_hurry(&self, owner: &str, seqs: &[u64]) {
+        let seqs: Vec<i64> = seqs.iter().filter_map(|&s| i64::try_from(s).ok()).collect();
+        self.shared.waiting.hurry(owner, &seqs);
     }
 
     /// Queues the job `make` builds around the reply channel.

@@ -15,8 +15,10 @@
 //! message costs a few statements, and parsing them again each time was a
 //! measurable share of the writer's time.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
@@ -25,6 +27,9 @@ use crate::StoreError;
 
 /// At most this many jobs share one transaction.
 pub(crate) const MAX_BATCH: usize = 1024;
+/// Jobs held until a due time that is at most this far off join the
+/// transaction of the job before them.
+const SLACK: Duration = Duration::from_millis(2);
 
 /// Counters kept by the writer thread (see [`crate::StoreStats`]).
 #[derive(Default)]
@@ -49,6 +54,10 @@ pub(crate) trait Job: Send {
     fn run(&mut self, conn: &Connection) -> bool;
     /// Delivers the outcome once the transaction's fate is known.
     fn finish(self: Box<Self>, commit: Result<(), StoreError>);
+    /// Not to be run before this time (None: at once).
+    fn due(&self) -> Option<Instant> {
+        None
+    }
 }
 
 /// A [`Job`] made from a closure and the channel to answer on.
@@ -144,26 +153,56 @@ where
 
 /// The writer thread's main loop. Returns when the channel closes (every
 /// `Store` clone dropped) or on [`Msg::Shutdown`].
+///
+/// Jobs run in the order they came. A job with a `due` time holds up the
+/// jobs behind it until then; once it is due, the jobs due within
+/// [`SLACK`] after it go into the same transaction, so holding jobs does
+/// not turn into one commit per job.
 pub(crate) fn run(conn: Connection, mut rx: mpsc::UnboundedReceiver<Msg>, counters: Arc<Counters>) {
     let mut shutdowns = Vec::new();
-    while let Some(first) = rx.blocking_recv() {
-        let mut batch: Vec<Box<dyn Job>> = Vec::new();
-        match first {
-            Msg::Job(j) => batch.push(j),
-            Msg::Shutdown(s) => shutdowns.push(s),
-        }
-        while shutdowns.is_empty() && batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(Msg::Job(j)) => batch.push(j),
-                Ok(Msg::Shutdown(s)) => shutdowns.push(s),
-                Err(_) => break,
+    let mut waiting: VecDeque<Box<dyn Job>> = VecDeque::new();
+    let mut open = true;
+    loop {
+        if waiting.is_empty() {
+            if !shutdowns.is_empty() || !open {
+                break;
+            }
+            match rx.blocking_recv() {
+                Some(Msg::Job(j)) => waiting.push_back(j),
+                Some(Msg::Shutdown(s)) => shutdowns.push(s),
+                None => open = false,
             }
         }
+        while shutdowns.is_empty() && open {
+            match rx.try_recv() {
+                Ok(Msg::Job(j)) => waiting.push_back(j),
+                Ok(Msg::Shutdown(s)) => shutdowns.push(s),
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => open = false,
+            }
+        }
+        // Closing, or a full batch: everything goes now.
+        let rush = !shutdowns.is_empty() || !open || waiting.len() >= MAX_BATCH;
+        let now = Instant::now();
+        if !rush {
+            if let Some(due) = waiting.front().and_then(|j| j.due()) {
+                if due > now {
+                    // Woken early when the insert is withdrawn or the
+                    // store closes.
+                    std::thread::park_timeout(due - now);
+                    continue;
+                }
+            }
+        }
+        let until = now + SLACK;
+        let n = waiting
+            .iter()
+            .take(MAX_BATCH)
+            .take_while(|j| rush || j.due().is_none_or(|d| d <= until))
+            .count();
+        let batch: Vec<Box<dyn Job>> = waiting.drain(..n).collect();
         if !batch.is_empty() {
             commit_batch(&conn, batch, &counters);
-        }
-        if !shutdowns.is_empty() {
-            break;
         }
     }
 
