@@ -1,10 +1,12 @@
 //! The single writer thread and its group commit.
 //!
-//! Every write is a [`Job`] sent over a bounded channel. The thread blocks
-//! for the first message, then drains whatever else is already queued (up to
-//! [`MAX_BATCH`]) and runs the whole batch inside one `BEGIN IMMEDIATE` …
-//! `COMMIT`. Each job runs under its own `SAVEPOINT`, so a job that fails
-//! (e.g. `AlreadyExists`) is rolled back alone while the others commit.
+//! Every write is a [`Job`] sent over an unbounded channel (callers bound
+//! their own outstanding writes). The thread blocks for the first message,
+//! takes whatever else is already queued and runs it (up to [`MAX_BATCH`])
+//! inside one `BEGIN IMMEDIATE` … `COMMIT`, in the order it came. A queue
+//! insert may carry a due time (see `insert`): it and the jobs behind it
+//! wait until then. Each job runs under its own `SAVEPOINT`, so a job that
+//! fails (e.g. `AlreadyExists`) is rolled back alone while the others commit.
 //! A job made with [`FnJob::single`] skips the savepoint: it runs at most
 //! one modifying statement, which SQLite itself undoes alone if it fails,
 //! or its writes are harmless when partly applied (idempotent deletes).
