@@ -148,6 +148,13 @@ async fn an_oversize_message_gets_policy_violation_and_close_1009() {
     assert_eq!(code, 1009);
     assert!(reason.contains("10000"), "{reason}");
     still_chatting(&mut carol, &mut dave).await;
+    let m = request(srv.admin_addr, "GET", "/metrics", &[], "")
+        .await
+        .body;
+    assert!(
+        !m.contains("natter_websocket_bad_frames_total 0\n"),
+        "the bad frame was not counted:\n{m}"
+    );
     srv.stop().await;
 }
 

@@ -101,6 +101,9 @@ impl WsStream {
         match r {
             Ok(()) => Ok(()),
             Err(Fail::Ws(e)) => {
+                crate::metrics::METRICS
+                    .ws_closed_bad_frames
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 *close_code = Some(e.close_code());
                 Err(e.into())
             }
