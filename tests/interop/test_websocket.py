@@ -66,7 +66,7 @@ def test_xmppjs_over_websocket_chats_with_slixmpp(server, accounts, node):
                     proc.kill()
             out, err = out.decode(), err.decode()
             assert proc.returncode == 0, f"node failed:\n{out}\n{err}"
-            assert f"ONLINE {alice.jid}/js secure=true" in out, out
+            assert f"ONLINE {alice.jid}/js secure=true sm=true" in out, out
             assert f"RECEIPT js-1 from {bob.jid}/tcp" in out, out
             assert f"GOT hello from slixmpp from {bob.jid}/tcp" in out, out
             assert "DONE" in out, out

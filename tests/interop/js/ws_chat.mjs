@@ -27,6 +27,9 @@ setTimeout(() => fail("timed out after 30 s"), 30_000).unref();
 
 const xmpp = client({ service: url, domain, username, password, resource: "js" });
 xmpp.on("error", (err) => fail(`error: ${err.message || err}`));
+// Every element both ways on stderr (shown when the test fails).
+xmpp.on("element", (el) => console.error(`IN  ${el}`));
+xmpp.on("send", (el) => console.error(`OUT ${el}`));
 
 let gotReceipt = false;
 let answered = false;
@@ -60,8 +63,23 @@ xmpp.on("stanza", async (st) => {
   }
 });
 
+// xmpp.js goes online before its XEP-0198 <enable/> is answered. A stanza
+// that arrives just before <enabled/> can then be counted after its counter
+// was reset (its middleware is async), making its h one too high, which
+// natterd rightly refuses: wait for stream management before sending.
+const smEnabled = () =>
+  new Promise((resolve) => {
+    const t = setInterval(() => {
+      if (xmpp.streamManagement.enabled) {
+        clearInterval(t);
+        resolve();
+      }
+    }, 5);
+  });
+
 xmpp.on("online", async (address) => {
-  console.log(`ONLINE ${address.toString()} secure=${xmpp.isSecure()}`);
+  await smEnabled();
+  console.log(`ONLINE ${address.toString()} secure=${xmpp.isSecure()} sm=true`);
   await xmpp.send(xml("presence"));
   await xmpp.send(
     xml("message", { to: peer, type: "chat", id: "js-1" },
