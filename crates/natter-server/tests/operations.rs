@@ -106,6 +106,11 @@ async fn metrics_and_health() {
             "natter_store_operation_seconds_count{op=\"credentials\"}",
             3.0,
         ),
+        ("natter_store_operation_seconds_count{op=\"roster\"}", 2.0),
+        (
+            "natter_store_operation_seconds_count{op=\"offline_fetch\"}",
+            2.0,
+        ),
     ] {
         let d = sample(m, name) - sample(&before, name);
         assert!(
