@@ -261,6 +261,9 @@ log_level = "warn"
 # certificate under data_dir)
 c2s = "127.0.0.1:$port"
 c2s_tls = "127.0.0.1:$((port + 1))"
+# away from ejabberd's and Prosody's HTTP ports
+http = "127.0.0.1:$((port + 2))"
+admin = "127.0.0.1:$((port + 3))"
 
 [c2s]
 # plain c2s on loopback, like the others

@@ -63,6 +63,8 @@ class Natterd:
     data_dir: Path
     c2s_port: int = field(default_factory=free_port)
     c2s_tls_port: int = field(default_factory=free_port)
+    http_port: int = field(default_factory=free_port)
+    admin_port: int = field(default_factory=free_port)
     #: Extra lines appended to the ``[c2s]`` table, e.g. ``"resume_timeout_secs = 2\n"``.
     c2s_extra: str = ""
     proc: subprocess.Popen | None = None
@@ -82,6 +84,12 @@ class Natterd:
             "[listen]\n"
             f'c2s = "127.0.0.1:{self.c2s_port}"\n'
             f'c2s_tls = "127.0.0.1:{self.c2s_tls_port}"\n'
+            f'http = "127.0.0.1:{self.http_port}"\n'
+            f'admin = "127.0.0.1:{self.admin_port}"\n'
+            # WebSocket clients on the http listener count as behind a
+            # TLS-terminating proxy, as in a deployment behind nginx.
+            "[http]\n"
+            "behind_tls_proxy = true\n"
             "[c2s]\n"
             "require_tls = true\n"
             + self.c2s_extra

@@ -19,6 +19,9 @@ pub struct Config {
     pub c2s: C2s,
     pub tls: Tls,
     pub store: StoreSection,
+    pub http: Http,
+    pub admin: Admin,
+    pub limits: Limits,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -28,6 +31,46 @@ pub struct Listen {
     pub c2s: SocketAddr,
     /// Client-to-server with direct TLS (XEP-0368).
     pub c2s_tls: SocketAddr,
+    /// HTTP: XMPP over WebSocket (RFC 7395) and host-meta (XEP-0156).
+    pub http: SocketAddr,
+    /// The same over HTTPS; served only when `[tls] cert` is configured.
+    pub https: SocketAddr,
+    /// Operators: `/metrics`, `/health` and the admin API.
+    pub admin: SocketAddr,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Http {
+    /// The WebSocket URL announced by host-meta; default: built from the
+    /// request's Host header (`ws://HOST/xmpp-websocket`, `wss://` on https).
+    pub websocket_url: Option<String>,
+    /// A reverse proxy on a trusted path terminates TLS in front of the http
+    /// listener: WebSocket clients there may authenticate with `require_tls`.
+    pub behind_tls_proxy: bool,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Admin {
+    /// The admin API's bearer token; default: the contents of
+    /// `<data_dir>/admin.token` if that file exists. With neither, every
+    /// admin API request is refused.
+    pub token: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Client connections open at once (TCP, TLS and WebSocket together);
+    /// one more is refused with `resource-constraint` (HTTP 503).
+    pub max_connections: usize,
+    /// New client connections one IP address may open per minute; more are
+    /// refused with `policy-violation` (HTTP 429). 0: no limit.
+    pub connections_per_ip_per_minute: u32,
+    /// Apply the per-IP rate to loopback addresses too (off: local proxies
+    /// and benchmarks are not limited).
+    pub limit_loopback: bool,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -92,6 +135,19 @@ impl Default for Config {
             c2s: C2s::default(),
             tls: Tls::default(),
             store: StoreSection::default(),
+            http: Http::default(),
+            admin: Admin::default(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 100_000,
+            connections_per_ip_per_minute: 300,
+            limit_loopback: false,
         }
     }
 }
@@ -101,6 +157,9 @@ impl Default for Listen {
         Listen {
             c2s: SocketAddr::from(([127, 0, 0, 1], 5222)),
             c2s_tls: SocketAddr::from(([127, 0, 0, 1], 5223)),
+            http: SocketAddr::from(([127, 0, 0, 1], 5280)),
+            https: SocketAddr::from(([127, 0, 0, 1], 5443)),
+            admin: SocketAddr::from(([127, 0, 0, 1], 5281)),
         }
     }
 }
@@ -198,10 +257,39 @@ impl Config {
         if self.tls.cert.is_some() != self.tls.key.is_some() {
             return invalid("tls.cert", "tls.cert and tls.key must be given together");
         }
+        if self.limits.max_connections == 0 {
+            return invalid("limits.max_connections", "must be at least 1");
+        }
+        if let Some(url) = &self.http.websocket_url {
+            if !(url.starts_with("ws://") || url.starts_with("wss://")) {
+                return invalid("http.websocket_url", "must start with ws:// or wss://");
+            }
+        }
+        if let Some(t) = &self.admin.token {
+            if t.trim().len() < 16 {
+                return invalid("admin.token", "must be at least 16 characters");
+            }
+        }
         if let Err(e) = tracing_filter_ok(&self.log_level) {
             return invalid("log_level", &e);
         }
         Ok(())
+    }
+
+    /// The file the admin token is read from when `[admin] token` is unset.
+    pub fn admin_token_path(&self) -> PathBuf {
+        self.data_dir.join("admin.token")
+    }
+
+    /// The admin API token: `[admin] token`, else `<data_dir>/admin.token`
+    /// (trimmed); None when neither gives one (the API then refuses all).
+    pub fn admin_token(&self) -> Option<String> {
+        if let Some(t) = &self.admin.token {
+            return Some(t.trim().to_owned());
+        }
+        let t = std::fs::read_to_string(self.admin_token_path()).ok()?;
+        let t = t.trim();
+        (t.len() >= 16).then(|| t.to_owned())
     }
 
     /// The path of the embedded database.
@@ -255,6 +343,14 @@ mod tests {
         assert!(e.to_string().contains("max_stanza_bytes"), "{e}");
         let e = Config::parse("[tls]\ncert = \"/x.pem\"\n").unwrap_err();
         assert!(e.to_string().contains("tls.cert"), "{e}");
+        let e = Config::parse("[admin]\ntoken = \"short\"\n").unwrap_err();
+        assert!(e.to_string().contains("admin.token"), "{e}");
+        let e = Config::parse("[http]\nwebsocket_url = \"http://x/\"\n").unwrap_err();
+        assert!(e.to_string().contains("http.websocket_url"), "{e}");
+        let e = Config::parse("[limits]\nmax_connections = 0\n").unwrap_err();
+        assert!(e.to_string().contains("limits.max_connections"), "{e}");
+        let e = Config::parse("[listen]\nadmin = \"nowhere\"\n").unwrap_err();
+        assert!(e.to_string().contains("admin"), "{e}");
         let e = Config::parse("log_level = \"loud\"\n").unwrap_err();
         assert!(e.to_string().contains("log_level"), "{e}");
     }

@@ -11,7 +11,12 @@
 //! - `router`: registry of bound sessions and their mailboxes
 //! - `mailbox`: a session's inbox (bounded) with shutdown, overflow and
 //!   resumption signals
-//! - `c2s`: one task per client connection: transport, negotiation, session loop
+//! - `c2s`: one task per client connection: transport (TCP, TLS or
+//!   WebSocket), negotiation, session loop
+//! - `http`: the HTTP listeners: XMPP over WebSocket and host-meta; the
+//!   admin listener's metrics, health and admin API
+//! - `metrics`: process-wide counters and histograms, Prometheus text
+//! - `limits`: maximum connections and per-IP connection rate
 //! - `modules`: one module per protocol (message routing, presence,
 //!   subscriptions, roster, offline, disco, vCard, last activity)
 //! - `auth_limit`: slowing down repeated authentication failures
@@ -20,7 +25,10 @@
 pub mod auth_limit;
 pub mod c2s;
 pub mod config;
+pub mod http;
+pub mod limits;
 pub mod mailbox;
+pub mod metrics;
 pub mod modules;
 pub mod ns;
 pub mod router;

@@ -46,7 +46,9 @@ struct Inner {
 
 #[derive(Default)]
 struct State {
-    items: VecDeque<Outbound>,
+    /// With the time each was put in (`metrics::now_ns`), for the delivery
+    /// latency histogram.
+    items: VecDeque<(Outbound, u64)>,
     waker: Option<Waker>,
     closed: bool,
     shutdown: bool,
@@ -105,7 +107,7 @@ impl Mailbox {
             st.wake();
             return false;
         }
-        st.items.push_back(m);
+        st.items.push_back((m, crate::metrics::now_ns()));
         st.wake();
         true
     }
@@ -163,10 +165,23 @@ impl Mailbox {
         st.resume.take().map(Signal::Resume)
     }
 
-    /// The next stanza, if any.
+    /// The next stanza, if any (the session takes it to write it).
     pub fn pop(&self) -> Option<Outbound> {
-        let mut st = self.lock();
-        st.items.pop_front()
+        let (m, since) = self.lock().items.pop_front()?;
+        let bytes = match &m {
+            Outbound::Stanza(b) | Outbound::Queued { bytes: b, .. } => b,
+            Outbound::Conflict => return Some(m),
+        };
+        let kind = crate::metrics::kind_of(bytes);
+        let metrics = &crate::metrics::METRICS;
+        metrics.stanzas_out[kind].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if kind == 0 {
+            let waited = crate::metrics::now_ns().saturating_sub(since);
+            metrics
+                .delivery
+                .observe(std::time::Duration::from_nanos(waited));
+        }
+        Some(m)
     }
 
     /// Frees the queue's buffer when it is empty (a session going idle
@@ -184,7 +199,10 @@ impl Mailbox {
         let mut st = self.lock();
         st.closed = true;
         st.waker = None;
-        let left = std::mem::take(&mut st.items).into();
+        let left = std::mem::take(&mut st.items)
+            .into_iter()
+            .map(|(m, _)| m)
+            .collect();
         (left, st.resume.take())
     }
 }

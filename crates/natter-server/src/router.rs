@@ -182,6 +182,17 @@ impl Router {
         }
     }
 
+    /// Every bound session with its bare JID (for the admin API).
+    pub fn list(&self) -> Vec<(String, Entry)> {
+        let mut out = Vec::new();
+        for shard in &self.shards {
+            for (bare, list) in shard.read().expect("router lock").iter() {
+                out.extend(list.iter().map(|e| (bare.clone(), e.clone())));
+            }
+        }
+        out
+    }
+
     /// Number of bound sessions.
     pub fn count(&self) -> usize {
         self.shards

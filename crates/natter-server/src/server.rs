@@ -2,6 +2,7 @@
 
 use crate::auth_limit::AuthLimiter;
 use crate::config::Config;
+use crate::limits::{ConnLimiter, ConnSlot};
 use crate::mailbox::Mailbox;
 use crate::router::Router;
 use crate::tls::TlsSetup;
@@ -22,15 +23,20 @@ pub struct Shared {
     pub router: Router,
     pub tls: Option<TlsSetup>,
     pub auth_limiter: AuthLimiter,
+    /// Open client connections and per-address connection rates.
+    pub limiter: ConnLimiter,
     /// The XEP-0115 `<c/>` element advertised in stream features.
     pub caps_element: String,
     pub started: Instant,
     /// Fires when the server shuts down.
     pub shutdown: watch::Receiver<bool>,
-    /// Dropped by every connection task when it ends; `run` waits for all.
-    pub(crate) alive: mpsc::Sender<()>,
+    /// Dropped with the last `Arc<Shared>`: every connection task holds
+    /// one (in its `ConnSlot`, then its session), so `run` waits for all.
+    _alive: mpsc::Sender<()>,
     /// Sessions that may be resumed (XEP-0198): id → (bare JID, handle).
     pub resumable: Mutex<HashMap<String, (String, Mailbox)>>,
+    /// The last offline queue depth computed for `/metrics`, and when.
+    pub(crate) queue_depth: tokio::sync::Mutex<Option<(Instant, u64)>>,
 }
 
 /// A server bound to its ports, not yet serving.
@@ -38,8 +44,18 @@ pub struct Server {
     shared: Arc<Shared>,
     c2s: TcpListener,
     c2s_tls: TcpListener,
+    http: TcpListener,
+    /// Only with a configured certificate.
+    https: Option<TcpListener>,
+    admin: TcpListener,
     shutdown_tx: watch::Sender<bool>,
     alive_rx: mpsc::Receiver<()>,
+}
+
+async fn listen(addr: SocketAddr, key: &str) -> Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listen.{key}: cannot listen on {addr}"))
 }
 
 impl Server {
@@ -55,32 +71,43 @@ impl Server {
         })
         .await
         .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
-        let c2s = TcpListener::bind(config.listen.c2s)
-            .await
-            .with_context(|| format!("listen.c2s: cannot listen on {}", config.listen.c2s))?;
-        let c2s_tls = TcpListener::bind(config.listen.c2s_tls)
-            .await
-            .with_context(|| {
-                format!("listen.c2s_tls: cannot listen on {}", config.listen.c2s_tls)
-            })?;
+        let c2s = listen(config.listen.c2s, "c2s").await?;
+        let c2s_tls = listen(config.listen.c2s_tls, "c2s_tls").await?;
+        let http = listen(config.listen.http, "http").await?;
+        let https = match config.tls.cert {
+            Some(_) => Some(listen(config.listen.https, "https").await?),
+            None => None,
+        };
+        let admin = listen(config.listen.admin, "admin").await?;
+        if config.admin_token().is_none() {
+            tracing::warn!(
+                file = %config.admin_token_path().display(),
+                "no admin token ([admin] token, or a file of at least 16 characters): the admin API refuses every request"
+            );
+        }
         let (shutdown_tx, shutdown) = watch::channel(false);
         let (alive, alive_rx) = mpsc::channel(1);
         let shared = Arc::new(Shared {
             caps_element: crate::modules::disco::caps_element(),
-            config,
+            config: config.clone(),
             store,
             router: Router::default(),
             tls: Some(tls),
             auth_limiter: AuthLimiter::default(),
+            limiter: ConnLimiter::new(config.limits.clone()),
             started: Instant::now(),
             shutdown,
-            alive,
+            _alive: alive,
             resumable: Mutex::new(HashMap::new()),
+            queue_depth: tokio::sync::Mutex::new(None),
         });
         Ok(Server {
             shared,
             c2s,
             c2s_tls,
+            http,
+            https,
+            admin,
             shutdown_tx,
             alive_rx,
         })
@@ -96,6 +123,30 @@ impl Server {
         self.c2s_tls.local_addr().expect("bound listener")
     }
 
+    /// The address of the HTTP (WebSocket, host-meta) listener.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http.local_addr().expect("bound listener")
+    }
+
+    /// The address of the HTTPS listener, when a certificate is configured.
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        self.https
+            .as_ref()
+            .map(|l| l.local_addr().expect("bound listener"))
+    }
+
+    /// The address of the admin listener (metrics, health, admin API).
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin.local_addr().expect("bound listener")
+    }
+
+    /// A handle to reload TLS certificates while the server runs.
+    pub fn reloader(&self) -> Reloader {
+        Reloader {
+            shared: Arc::downgrade(&self.shared),
+        }
+    }
+
     /// The store (for tests and administration in-process).
     pub fn store(&self) -> Store {
         self.shared.store.clone()
@@ -108,6 +159,9 @@ impl Server {
             shared,
             c2s,
             c2s_tls,
+            http,
+            https,
+            admin,
             shutdown_tx,
             mut alive_rx,
         } = self;
@@ -115,8 +169,28 @@ impl Server {
             domain = %shared.config.domain,
             c2s = %c2s.local_addr()?,
             c2s_tls = %c2s_tls.local_addr()?,
+            http = %http.local_addr()?,
+            https = %https.as_ref().map(|l| l.local_addr().map(|a| a.to_string())).transpose()?.unwrap_or_else(|| "off (no [tls] cert)".into()),
+            admin = %admin.local_addr()?,
             "natterd serving"
         );
+        let mut listeners = vec![tokio::spawn(crate::http::serve(
+            shared.clone(),
+            http,
+            crate::http::Listener::Http,
+        ))];
+        if let Some(l) = https {
+            listeners.push(tokio::spawn(crate::http::serve(
+                shared.clone(),
+                l,
+                crate::http::Listener::Https,
+            )));
+        }
+        listeners.push(tokio::spawn(crate::http::serve(
+            shared.clone(),
+            admin,
+            crate::http::Listener::Admin,
+        )));
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -133,6 +207,9 @@ impl Server {
         shared.router.shutdown_all();
         drop(c2s);
         drop(c2s_tls);
+        for l in listeners {
+            let _ = l.await;
+        }
         let store = shared.store.clone();
         drop(shared);
         // Every connection task holds a clone of `alive`; recv returns None
@@ -152,13 +229,40 @@ fn accept(
     match r {
         Ok((tcp, peer)) => {
             let _ = tcp.set_nodelay(true);
-            let shared = shared.clone();
-            // The future itself, not wrapped in another: a wrapper would
-            // hold the arguments a second time for the task's whole life.
-            tokio::spawn(crate::c2s::serve(shared, tcp, peer, direct_tls));
+            let transport = if direct_tls { 1 } else { 0 };
+            match ConnSlot::admit(shared, peer.ip(), transport) {
+                // The future itself, not wrapped in another: a wrapper would
+                // hold the arguments a second time for the task's whole life.
+                Ok(slot) => drop(tokio::spawn(crate::c2s::serve(slot, tcp, peer, direct_tls))),
+                Err(refusal) => {
+                    tracing::info!(%peer, reason = %refusal.text(), "connection refused");
+                    tokio::spawn(crate::c2s::refuse(shared.clone(), tcp, direct_tls, refusal));
+                }
+            }
         }
         Err(e) => {
             tracing::warn!(error = %e, "accept failed");
+        }
+    }
+}
+
+/// Reloads what a running server can take anew (SIGHUP).
+#[derive(Clone)]
+pub struct Reloader {
+    shared: std::sync::Weak<Shared>,
+}
+
+impl Reloader {
+    /// Reads the certificate and key again; sessions keep their TLS, new
+    /// connections get the new certificate. Err (and the old certificate
+    /// kept) when the files are not usable.
+    pub fn reload_tls(&self) -> Result<()> {
+        let Some(shared) = self.shared.upgrade() else {
+            return Ok(());
+        };
+        match &shared.tls {
+            Some(setup) => setup.reload(&shared.config),
+            None => Ok(()),
         }
     }
 }

@@ -5,16 +5,19 @@ use crate::config::Config;
 use anyhow::{Context, Result};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
-/// A loaded server certificate with what channel binding needs of it.
+/// A loaded server certificate with what channel binding needs of it. The
+/// certificate can be replaced while the server runs (`reload`): new
+/// handshakes use the new one, established connections keep theirs.
 #[derive(Clone)]
 pub struct TlsSetup {
     pub acceptor: tokio_rustls::TlsAcceptor,
-    /// RFC 5929 `tls-server-end-point` data: the SHA-256 of the leaf certificate.
-    pub server_end_point: Vec<u8>,
+    current: Arc<CertSwap>,
 }
 
 impl std::fmt::Debug for TlsSetup {
@@ -23,9 +26,42 @@ impl std::fmt::Debug for TlsSetup {
     }
 }
 
-/// Loads (or, for the default paths, generates once) the certificate.
-pub fn load(cfg: &Config) -> Result<TlsSetup> {
-    let (cert_path, key_path) = match (&cfg.tls.cert, &cfg.tls.key) {
+/// The certificate in use, and its RFC 5929 `tls-server-end-point` data
+/// (the SHA-256 of the leaf certificate).
+#[derive(Debug)]
+struct CertSwap(RwLock<(Arc<CertifiedKey>, Vec<u8>)>);
+
+impl ResolvesServerCert for CertSwap {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.read().unwrap_or_else(|p| p.into_inner()).0.clone())
+    }
+}
+
+impl TlsSetup {
+    /// The `tls-server-end-point` channel-binding data of the certificate
+    /// new connections get.
+    pub fn server_end_point(&self) -> Vec<u8> {
+        self.current
+            .0
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .1
+            .clone()
+    }
+
+    /// Reads the certificate and key again (SIGHUP). On error the old one
+    /// stays in use.
+    pub fn reload(&self, cfg: &Config) -> Result<()> {
+        let loaded = read_pair(cfg)?;
+        *self.current.0.write().unwrap_or_else(|p| p.into_inner()) = loaded;
+        tracing::info!("TLS certificate reloaded");
+        Ok(())
+    }
+}
+
+/// The certificate and key files to use (generating the default pair once).
+fn paths(cfg: &Config) -> Result<(PathBuf, PathBuf)> {
+    Ok(match (&cfg.tls.cert, &cfg.tls.key) {
         (Some(c), Some(k)) => (c.clone(), k.clone()),
         _ => {
             let dir = cfg.data_dir.join("tls");
@@ -35,7 +71,11 @@ pub fn load(cfg: &Config) -> Result<TlsSetup> {
             }
             (c, k)
         }
-    };
+    })
+}
+
+fn read_pair(cfg: &Config) -> Result<(Arc<CertifiedKey>, Vec<u8>)> {
+    let (cert_path, key_path) = paths(cfg)?;
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert_path)
         .with_context(|| format!("tls.cert: cannot read {}", cert_path.display()))?
         .collect::<Result<_, _>>()
@@ -50,16 +90,26 @@ pub fn load(cfg: &Config) -> Result<TlsSetup> {
             key_path.display()
         )
     })?;
+    let signing = rustls::crypto::ring::sign::any_supported_type(&key)
+        .context("tls.key: unsupported private key type")?;
+    let ck = CertifiedKey::new(certs, signing);
+    ck.keys_match()
+        .context("tls.cert / tls.key do not form a usable pair")?;
+    Ok((Arc::new(ck), server_end_point))
+}
+
+/// Loads (or, for the default paths, generates once) the certificate.
+pub fn load(cfg: &Config) -> Result<TlsSetup> {
+    let current = Arc::new(CertSwap(RwLock::new(read_pair(cfg)?)));
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .context("TLS protocol versions")?
         .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .context("tls.cert / tls.key do not form a usable pair")?;
+        .with_cert_resolver(current.clone());
     Ok(TlsSetup {
         acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
-        server_end_point,
+        current,
     })
 }
 

@@ -1,4 +1,5 @@
-//! The command line: `natterd [run]`, `natterd config …`, `natterd user …`.
+//! The command line: `natterd [run]`, `natterd config …`, `natterd user …`,
+//! and `natterd status` / `natterd kick JID` (the running server's admin API).
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -29,6 +30,15 @@ pub enum Command {
     User {
         #[command(subcommand)]
         action: UserCommand,
+    },
+    /// Show the running server's counts (sessions, connections, accounts).
+    /// Uses the admin API on `[listen] admin` with the admin token.
+    Status,
+    /// End the sessions of a user (bare JID: every resource) on the running
+    /// server, through the admin API.
+    Kick {
+        /// `user`, `user@domain` or `user@domain/resource`.
+        jid: String,
     },
 }
 

@@ -2,7 +2,9 @@
 //!
 //! * `cli.rs` — the command line definition.
 //! * `users.rs` — `natterd user …` (accounts, bulk import).
+//! * `admin.rs` — `natterd status`, `natterd kick` (the admin API's client).
 
+mod admin;
 mod cli;
 mod users;
 
@@ -47,13 +49,21 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             action: ConfigCommand::Example,
         } => unreachable!("handled above"),
         Command::Run => {
-            init_logging(&config.log_level);
-            runtime()?.block_on(serve(config))?;
+            let log = init_logging(&config.log_level);
+            runtime()?.block_on(serve(config, cli.config, log))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status => {
+            print!("{}", admin::status(&config)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Kick { jid } => {
+            print!("{}", admin::kick(&config, &jid)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::User { action } => {
             // Administration output stays clean unless RUST_LOG asks for more.
-            init_logging("warn");
+            let _ = init_logging("warn");
             runtime()?.block_on(user_command(config, action))
         }
     }
@@ -66,17 +76,62 @@ fn load_config(path: Option<&std::path::Path>) -> Result<Config> {
     }
 }
 
+/// Changes the log filter of a running server (SIGHUP).
+type LogHandle =
+    tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, tracing_subscriber::Registry>;
+
 /// Logs to stderr; `RUST_LOG` overrides the configured filter.
-fn init_logging(default_filter: &str) {
+fn init_logging(default_filter: &str) -> LogHandle {
+    use tracing_subscriber::prelude::*;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(default_filter))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::stderr().is_terminal()),
+        )
         .init();
+    handle
+}
+
+/// SIGHUP: reads the configuration file again for `log_level` (unless
+/// `RUST_LOG` is set) and reloads the TLS certificate files, without
+/// dropping a session. A bad file changes nothing.
+async fn reload_on_hangup(
+    mut hup: tokio::signal::unix::Signal,
+    path: Option<std::path::PathBuf>,
+    log: LogHandle,
+    tls: natter_server::server::Reloader,
+) {
+    while hup.recv().await.is_some() {
+        tracing::info!("SIGHUP received: reloading the log level and TLS certificates");
+        if let Some(p) = &path {
+            match Config::load(p) {
+                Ok(c) if std::env::var_os("RUST_LOG").is_none() => {
+                    match tracing_subscriber::EnvFilter::try_new(&c.log_level) {
+                        Ok(f) => {
+                            let _ = log.reload(f);
+                            tracing::info!(log_level = %c.log_level, "log level reloaded");
+                        }
+                        Err(e) => tracing::error!(error = %e, "log_level not reloaded"),
+                    }
+                }
+                Ok(_) => tracing::info!("RUST_LOG is set: the log level stays"),
+                Err(e) => tracing::error!(error = %e, "configuration not reloaded"),
+            }
+        }
+        if let Err(e) = tls.reload_tls() {
+            tracing::error!(
+                error = format!("{e:#}"),
+                "TLS certificate not reloaded; the old one stays in use"
+            );
+        }
+    }
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -86,11 +141,13 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("starting the tokio runtime")
 }
 
-async fn serve(config: Config) -> Result<()> {
+async fn serve(config: Config, path: Option<std::path::PathBuf>, log: LogHandle) -> Result<()> {
     // Install the handlers before binding so an early signal still stops cleanly.
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
     let server = Server::bind(config).await?;
+    tokio::spawn(reload_on_hangup(hup, path, log, server.reloader()));
     server
         .run(async move {
             let name = tokio::select! {

@@ -22,7 +22,7 @@ fn setup() -> Setup {
     std::fs::write(
         &config,
         format!(
-            "data_dir = {:?}\n\n[listen]\nc2s = \"127.0.0.1:0\"\nc2s_tls = \"127.0.0.1:0\"\n\n[c2s]\nrequire_tls = false\n",
+            "data_dir = {:?}\n\n[listen]\nc2s = \"127.0.0.1:0\"\nc2s_tls = \"127.0.0.1:0\"\nhttp = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\n\n[c2s]\nrequire_tls = false\n",
             data.to_str().unwrap()
         ),
     )

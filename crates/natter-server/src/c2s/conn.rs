@@ -1,7 +1,14 @@
 //! One client connection's byte plumbing: the socket, the stream parser fed
 //! from it, and writing stream headers, stanzas and stream errors.
+//!
+//! The framing is the transport's: over TCP the parser is fed the byte
+//! stream as it comes; over WebSocket (RFC 7395) each text message is fed
+//! to the same parser (`<open/>`/`<close/>` as the stream header and end
+//! tag) and every element written goes out as a message of its own.
 
-use super::transport::Transport;
+use super::framing::NS_FRAMING;
+use super::transport::{Transport, WsStream};
+use super::ws_codec;
 use natter_xml::{Event, Limits, StreamParser, XmlError};
 use std::io;
 use std::net::SocketAddr;
@@ -68,6 +75,35 @@ impl Conn {
         }
     }
 
+    /// A connection over an upgraded WebSocket; `early` are bytes the
+    /// client sent right after its upgrade request.
+    pub fn websocket(
+        ws: WsStream,
+        peer: SocketAddr,
+        limits: Limits,
+        early: &[u8],
+    ) -> Result<Self, Box<(Self, ConnError)>> {
+        let mut conn = Conn::new(Transport::WebSocket(Box::new(ws)), peer, limits);
+        if let Transport::WebSocket(ws) = &mut conn.io {
+            if !early.is_empty() {
+                if let Err(e) = ws.ingest(early, &mut conn.parser) {
+                    return Err(Box::new((conn, e)));
+                }
+            }
+        }
+        Ok(conn)
+    }
+
+    /// A new stream follows on the same transport (after SASL success):
+    /// the parser expects a header again, and ours is due again.
+    pub fn restart_stream(&mut self) {
+        self.parser.restart();
+        self.header_sent = false;
+        if let Transport::WebSocket(ws) = &mut self.io {
+            ws.restart();
+        }
+    }
+
     /// A brand-new parser (after STARTTLS nothing said before counts).
     pub fn reset_parser(&mut self) {
         self.parser = StreamParser::new(self.limits);
@@ -119,33 +155,40 @@ impl Conn {
         match &self.io {
             Transport::Plain(tcp) => tcp.poll_read_ready(cx),
             Transport::Tls(tls) => tls.get_ref().0.poll_read_ready(cx),
+            Transport::WebSocket(ws) if ws.eof() => std::task::Poll::Ready(Ok(())),
+            Transport::WebSocket(ws) => match &ws.inner {
+                Transport::Plain(tcp) => tcp.poll_read_ready(cx),
+                Transport::Tls(tls) => tls.get_ref().0.poll_read_ready(cx),
+                _ => std::task::Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
+            },
             Transport::Detached => std::task::Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
         }
     }
 
     /// Reads what is available without waiting; None when nothing is.
-    fn read_now(&mut self) -> io::Result<Option<usize>> {
+    fn read_now(&mut self) -> Result<Option<usize>, ConnError> {
         let mut buf = [0u8; READ_CHUNK];
-        let n = match &mut self.io {
-            Transport::Plain(tcp) => match tcp.try_read(&mut buf) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
-                Err(e) => return Err(e),
-            },
-            io => {
-                // TLS may hold decrypted bytes already: poll once without a
-                // real waker; `readable` does the waiting.
-                let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-                let mut rb = tokio::io::ReadBuf::new(&mut buf);
-                match std::pin::Pin::new(io).poll_read(&mut cx, &mut rb) {
-                    std::task::Poll::Ready(Ok(())) => rb.filled().len(),
-                    std::task::Poll::Ready(Err(e)) => return Err(e),
-                    std::task::Poll::Pending => return Ok(None),
+        match &mut self.io {
+            Transport::WebSocket(ws) => {
+                if ws.eof() {
+                    return Ok(Some(0));
                 }
+                let n = match read_raw(&mut ws.inner, &mut buf)? {
+                    Some(n) if n > 0 => n,
+                    other => return Ok(other),
+                };
+                ws.ingest(&buf[..n], &mut self.parser)?;
+                ws.flush_now();
+                Ok(Some(n))
             }
-        };
-        self.parser.feed(&buf[..n]);
-        Ok(Some(n))
+            io => {
+                let n = read_raw(io, &mut buf)?;
+                if let Some(n) = n {
+                    self.parser.feed(&buf[..n]);
+                }
+                Ok(n)
+            }
+        }
     }
 
     /// Waits until the socket has something to read.
@@ -153,17 +196,32 @@ impl Conn {
         match &self.io {
             Transport::Plain(tcp) => tcp.readable().await,
             Transport::Tls(tls) => tls.get_ref().0.readable().await,
+            Transport::WebSocket(ws) if ws.eof() => Ok(()),
+            Transport::WebSocket(ws) => match &ws.inner {
+                Transport::Plain(tcp) => tcp.readable().await,
+                Transport::Tls(tls) => tls.get_ref().0.readable().await,
+                _ => Err(io::ErrorKind::NotConnected.into()),
+            },
             Transport::Detached => Err(io::ErrorKind::NotConnected.into()),
         }
     }
 
+    /// Writes complete top-level elements (one WebSocket message each over
+    /// WebSocket).
     pub async fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if let Transport::WebSocket(ws) = &mut self.io {
+            return ws.send_elements(bytes).await;
+        }
         self.io.write_all(bytes).await?;
         self.io.flush().await
     }
 
     /// Writes our stream header (once per stream).
     pub async fn send_header(&mut self, domain: &str, id: &str) -> io::Result<()> {
+        if self.io.is_websocket() {
+            self.header_sent = true;
+            return self.send(&ws_open(domain, id)).await;
+        }
         let mut h = Vec::with_capacity(200);
         if !self.decl_sent {
             h.extend_from_slice(b"<?xml version='1.0'?>");
@@ -181,7 +239,10 @@ impl Conn {
     /// Sends a stream error and closes the stream (RFC 6120 §4.9).
     pub async fn stream_error(&mut self, domain: &str, condition: &str, text: Option<&str>) {
         let mut out = Vec::new();
-        if !self.header_sent {
+        let ws = self.io.is_websocket();
+        if ws && !self.header_sent {
+            out.extend_from_slice(&ws_open(domain, &crate::util::random_id()));
+        } else if !self.header_sent {
             out.extend_from_slice(b"<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0' from='");
             natter_xml::escape_attr(domain, &mut out);
             out.extend_from_slice(b"'>");
@@ -194,14 +255,67 @@ impl Conn {
             natter_xml::escape_text(t, &mut out);
             out.extend_from_slice(b"</text>");
         }
-        out.extend_from_slice(b"</stream:error></stream:stream>");
+        out.extend_from_slice(b"</stream:error>");
+        if let Transport::WebSocket(w) = &mut self.io {
+            out.extend_from_slice(WS_CLOSE);
+            let _ = w.send_elements(&out).await;
+            let code = w.close_code.unwrap_or(ws_codec::CLOSE_NORMAL);
+            w.close(code, text.unwrap_or(condition)).await;
+            return;
+        }
+        debug_assert!(!ws);
+        out.extend_from_slice(b"</stream:stream>");
         let _ = self.send(&out).await;
         let _ = self.io.shutdown().await;
     }
 
     /// Closes our side of the stream.
     pub async fn close(&mut self) {
+        if let Transport::WebSocket(w) = &mut self.io {
+            let _ = w.send_elements(WS_CLOSE).await;
+            w.close(ws_codec::CLOSE_NORMAL, "").await;
+            return;
+        }
         let _ = self.send(b"</stream:stream>").await;
         let _ = self.io.shutdown().await;
+    }
+}
+
+/// RFC 7395 `<close/>`.
+const WS_CLOSE: &[u8] = b"<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>";
+
+/// RFC 7395 `<open/>`: the server's stream header over WebSocket.
+fn ws_open(domain: &str, id: &str) -> Vec<u8> {
+    let mut h = Vec::with_capacity(160);
+    h.extend_from_slice(b"<open xmlns='");
+    h.extend_from_slice(NS_FRAMING.as_bytes());
+    h.extend_from_slice(b"' version='1.0' xml:lang='en' from='");
+    natter_xml::escape_attr(domain, &mut h);
+    h.extend_from_slice(b"' id='");
+    natter_xml::escape_attr(id, &mut h);
+    h.extend_from_slice(b"'/>");
+    h
+}
+
+/// Reads from a plain or TLS socket without waiting; None when nothing is
+/// there.
+fn read_raw(io: &mut Transport, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    match io {
+        Transport::Plain(tcp) => match tcp.try_read(buf) {
+            Ok(n) => Ok(Some(n)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e),
+        },
+        io => {
+            // TLS may hold decrypted bytes already: poll once without a
+            // real waker; `readable` does the waiting.
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            let mut rb = tokio::io::ReadBuf::new(buf);
+            match std::pin::Pin::new(io).poll_read(&mut cx, &mut rb) {
+                std::task::Poll::Ready(Ok(())) => Ok(Some(rb.filled().len())),
+                std::task::Poll::Ready(Err(e)) => Err(e),
+                std::task::Poll::Pending => Ok(None),
+            }
+        }
     }
 }

@@ -10,6 +10,7 @@ use crate::{ns, util};
 use base64::Engine;
 use natter_sasl::{ChannelBindings, Mechanism, ServerExchange, Step, StoredCredentials};
 use natter_xml::{Event, Stanza};
+use std::sync::atomic::Ordering::Relaxed;
 
 /// The outcome of a successful negotiation.
 pub struct Bound {
@@ -41,15 +42,14 @@ pub async fn negotiate(shared: &Shared, conn: &mut Conn) -> Result<Negotiated, C
                 }
             };
             match (stanza.name(), stanza.ns()) {
-                ("starttls", ns::TLS) if !conn.io.is_tls() && authenticated.is_none() => {
+                ("starttls", ns::TLS) if conn.io.can_starttls() && authenticated.is_none() => {
                     start_tls(shared, conn).await?;
                     break;
                 }
                 ("auth", ns::SASL) if authenticated.is_none() => {
                     if let Some(bare) = authenticate(shared, conn, &stanza).await? {
                         authenticated = Some(bare);
-                        conn.parser.restart();
-                        conn.header_sent = false;
+                        conn.restart_stream();
                         break;
                     }
                 }
@@ -117,16 +117,16 @@ async fn open_stream(
     }
     let mut f = Vec::with_capacity(512);
     f.extend_from_slice(b"<stream:features>");
-    let tls = conn.io.is_tls();
+    let secure = conn.io.is_secure();
     if !authenticated {
-        if !tls && shared.tls.is_some() {
+        if conn.io.can_starttls() && shared.tls.is_some() {
             f.extend_from_slice(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'>");
             if shared.config.c2s.require_tls {
                 f.extend_from_slice(b"<required/>");
             }
             f.extend_from_slice(b"</starttls>");
         }
-        if tls || !shared.config.c2s.require_tls {
+        if secure || !shared.config.c2s.require_tls {
             f.extend_from_slice(b"<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>");
             for m in offered_mechanisms(conn, shared) {
                 f.extend_from_slice(b"<mechanism>");
@@ -163,7 +163,7 @@ fn bindings(conn: &Conn, shared: &Shared) -> ChannelBindings {
     match (&conn.io, &shared.tls) {
         (Transport::Tls(s), Some(setup)) => ChannelBindings {
             tls_exporter: crate::tls::exporter(s.get_ref().1),
-            tls_server_end_point: Some(setup.server_end_point.clone()),
+            tls_server_end_point: Some(setup.server_end_point()),
         },
         _ => ChannelBindings::default(),
     }
@@ -217,8 +217,7 @@ async fn authenticate(
     conn: &mut Conn,
     auth: &Stanza,
 ) -> Result<Option<String>, ConnError> {
-    let tls = conn.io.is_tls();
-    if shared.config.c2s.require_tls && !tls {
+    if shared.config.c2s.require_tls && !conn.io.is_secure() {
         sasl_failure(conn, "encryption-required", None).await?;
         return Ok(None);
     }
@@ -301,6 +300,7 @@ async fn authenticate(
                     }
                 }
                 shared.auth_limiter.success(ip);
+                crate::metrics::METRICS.logins.fetch_add(1, Relaxed);
                 let mut out = b"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'".to_vec();
                 match additional_data {
                     Some(d) => {
@@ -320,6 +320,7 @@ async fn authenticate(
             }
             Err(e) => {
                 let delay = shared.auth_limiter.failure(ip);
+                crate::metrics::METRICS.auth_failures.fetch_add(1, Relaxed);
                 tracing::info!(user = %user_bare, peer = %conn.peer, error = %e, ?delay, "authentication failed");
                 tokio::time::sleep(delay).await;
                 sasl_failure(conn, e.condition(), None).await?;
@@ -333,7 +334,7 @@ async fn lookup_credentials(
     shared: &Shared,
     bare: &str,
 ) -> Result<Option<StoredCredentials>, ConnError> {
-    match shared.store.credentials(bare).await {
+    match crate::metrics::store_op(0, shared.store.credentials(bare)).await {
         Ok(Some(bytes)) => Ok(StoredCredentials::from_bytes(&bytes).ok()),
         Ok(None) => Ok(None),
         Err(e) => {

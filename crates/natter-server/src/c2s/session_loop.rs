@@ -345,6 +345,7 @@ async fn write_out(s: &mut Session, conn: &mut Conn) -> Result<(), ConnError> {
 /// Handles every complete stanza the parser holds.
 async fn drain_parser(s: &mut Session, conn: &mut Conn) -> Result<(), ConnError> {
     while let Some(ev) = conn.parser.next_event()? {
+        crate::metrics::stanza_in(&ev);
         match ev {
             Event::Stanza(st) if st.ns() == sm::NS && st.name() == "r" && s.sm.is_some() => {
                 // Answered for everything before it, the deletes its acks

@@ -1,4 +1,5 @@
-//! A client socket: plain TCP, or TLS over TCP (after STARTTLS or direct).
+//! A client socket: plain TCP, TLS over TCP (after STARTTLS or direct), or
+//! a WebSocket (RFC 7395) over either, upgraded from an HTTP request.
 
 use std::io;
 use std::pin::Pin;
@@ -7,9 +8,13 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
+pub use super::websocket::WsStream;
+
 pub enum Transport {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
+    /// XMPP over WebSocket; boxed, so TCP connections pay nothing for it.
+    WebSocket(Box<WsStream>),
     /// Momentarily, while the TCP socket is handed to the TLS acceptor.
     Detached,
 }
@@ -19,8 +24,38 @@ fn detached() -> io::Error {
 }
 
 impl Transport {
+    /// TLS directly on this socket (STARTTLS or direct TLS).
     pub fn is_tls(&self) -> bool {
         matches!(self, Transport::Tls(_))
+    }
+
+    /// Whether authentication may happen on it with `[c2s] require_tls`:
+    /// TLS, or a WebSocket over https (or behind a TLS-terminating proxy).
+    pub fn is_secure(&self) -> bool {
+        match self {
+            Transport::Tls(_) => true,
+            Transport::WebSocket(ws) => ws.secure,
+            _ => false,
+        }
+    }
+
+    /// Plain TCP, where STARTTLS may be offered.
+    pub fn can_starttls(&self) -> bool {
+        matches!(self, Transport::Plain(_))
+    }
+
+    pub fn is_websocket(&self) -> bool {
+        matches!(self, Transport::WebSocket(_))
+    }
+
+    /// The transport's name in metrics and the admin API.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Transport::Plain(_) => "tcp",
+            Transport::Tls(_) => "tls",
+            Transport::WebSocket(_) => "websocket",
+            Transport::Detached => "detached",
+        }
     }
 }
 
@@ -33,6 +68,7 @@ impl AsyncRead for Transport {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Transport::WebSocket(s) => Pin::new(&mut s.inner).poll_read(cx, buf),
             Transport::Detached => Poll::Ready(Err(detached())),
         }
     }
@@ -47,6 +83,7 @@ impl AsyncWrite for Transport {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Transport::WebSocket(s) => Pin::new(&mut s.inner).poll_write(cx, buf),
             Transport::Detached => Poll::Ready(Err(detached())),
         }
     }
@@ -55,6 +92,7 @@ impl AsyncWrite for Transport {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_flush(cx),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Transport::WebSocket(s) => Pin::new(&mut s.inner).poll_flush(cx),
             Transport::Detached => Poll::Ready(Err(detached())),
         }
     }
@@ -63,6 +101,7 @@ impl AsyncWrite for Transport {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Transport::WebSocket(s) => Pin::new(&mut s.inner).poll_shutdown(cx),
             Transport::Detached => Poll::Ready(Err(detached())),
         }
     }

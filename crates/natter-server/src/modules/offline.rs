@@ -14,12 +14,8 @@ const BATCH: usize = 500;
 /// Gives the session every queue entry after `flushed_upto` it does not have.
 pub async fn flush(s: &mut Session) {
     loop {
-        let batch = match s
-            .shared
-            .store
-            .offline_fetch(&s.bare, s.flushed_upto, BATCH)
-            .await
-        {
+        let fetch = s.shared.store.offline_fetch(&s.bare, s.flushed_upto, BATCH);
+        let batch = match crate::metrics::store_op(2, fetch).await {
             Ok(b) => b,
             Err(e) => {
                 tracing::error!(error = %e, "offline fetch failed");

@@ -95,7 +95,7 @@ async fn sees(s: &Session, owner: &str, viewer: &str) -> bool {
 
 /// Bare JIDs of `owner`'s contacts with the given subscriptions.
 async fn contacts(s: &Session, want: fn(Subscription) -> bool) -> Vec<String> {
-    match s.shared.store.roster(&s.bare).await {
+    match crate::metrics::store_op(1, s.shared.store.roster(&s.bare)).await {
         Ok((_, items)) => items
             .into_iter()
             .filter(|i| i.in_roster && want(i.subscription))

@@ -30,7 +30,7 @@ pub async fn handle(s: &Session, st: &Stanza, recipient: &str) -> Reply {
     else {
         return Reply::bad_request("<queued/> needs the message id");
     };
-    match s.shared.store.offline_find(recipient, &s.bare, &id).await {
+    match crate::metrics::store_op(3, s.shared.store.offline_find(recipient, &s.bare, &id)).await {
         Ok(found) => Reply::Result(Some(
             Element::new("queued", NS).with_attr("id", id).with_attr(
                 "state",

@@ -78,12 +78,12 @@ pub async fn handle(s: &mut Session, st: &Stanza, set: bool) -> Reply {
         groups.push(name);
     }
     let store = &s.shared.store;
-    let existing = match store.roster_item(&s.bare, &contact).await {
+    let existing = match crate::metrics::store_op(1, store.roster_item(&s.bare, &contact)).await {
         Ok(i) => i,
         Err(_) => return Reply::error("wait", "internal-server-error"),
     };
     if existing.as_ref().is_none_or(|i| !i.in_roster) {
-        match store.roster(&s.bare).await {
+        match crate::metrics::store_op(1, store.roster(&s.bare)).await {
             Ok((_, all)) if all.iter().filter(|i| i.in_roster).count() >= MAX_ITEMS => {
                 return Reply::Error("wait", "resource-constraint", Some("roster is full".into()))
             }
@@ -109,7 +109,7 @@ pub async fn handle(s: &mut Session, st: &Stanza, set: bool) -> Reply {
 }
 
 async fn get(s: &mut Session, query: &Element) -> Reply {
-    let (ver, items) = match s.shared.store.roster(&s.bare).await {
+    let (ver, items) = match crate::metrics::store_op(1, s.shared.store.roster(&s.bare)).await {
         Ok(r) => r,
         Err(_) => return Reply::error("wait", "internal-server-error"),
     };
@@ -125,7 +125,8 @@ async fn get(s: &mut Session, query: &Element) -> Reply {
 }
 
 async fn remove(s: &mut Session, contact: &str) -> Reply {
-    let item = match s.shared.store.roster_item(&s.bare, contact).await {
+    let item = match crate::metrics::store_op(1, s.shared.store.roster_item(&s.bare, contact)).await
+    {
         Ok(Some(i)) if i.in_roster => i,
         Ok(_) => return Reply::error("cancel", "item-not-found"),
         Err(_) => return Reply::error("wait", "internal-server-error"),
@@ -170,7 +171,7 @@ pub async fn save_and_push(
             Err(e) => Err(e),
         };
     }
-    let ver = store.roster_put(owner, item).await?;
+    let ver = crate::metrics::store_op(1, store.roster_put(owner, item)).await?;
     if item.in_roster {
         push(s, owner, item_element(item), ver);
     }

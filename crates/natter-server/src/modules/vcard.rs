@@ -25,7 +25,7 @@ pub async fn handle(s: &mut Session, st: &Stanza, owner: &str, set: bool) -> Rep
         if bytes.len() > MAX_VCARD {
             return Reply::error("modify", "not-acceptable");
         }
-        return match store.set_vcard(owner, &bytes).await {
+        return match crate::metrics::store_op(4, store.set_vcard(owner, &bytes)).await {
             Ok(()) => Reply::Result(None),
             Err(_) => Reply::error("wait", "internal-server-error"),
         };
@@ -37,7 +37,7 @@ pub async fn handle(s: &mut Session, st: &Stanza, owner: &str, set: bool) -> Rep
             Err(_) => return Reply::error("wait", "internal-server-error"),
         }
     }
-    match store.vcard(owner).await {
+    match crate::metrics::store_op(4, store.vcard(owner)).await {
         Ok(Some(bytes)) => match natter_xml::Stanza::parse(&bytes, "").and_then(|c| c.element()) {
             Ok(card) => Reply::Result(Some(card)),
             Err(_) => Reply::error("wait", "internal-server-error"),

@@ -14,9 +14,18 @@ use tokio::sync::oneshot;
 
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 
+pub mod http;
+pub mod ws;
+
 pub struct TestServer {
     pub addr: SocketAddr,
     pub tls_addr: SocketAddr,
+    /// The HTTP (WebSocket, host-meta) listener.
+    pub http_addr: SocketAddr,
+    /// The HTTPS listener, when a certificate is configured.
+    pub https_addr: Option<SocketAddr>,
+    /// The admin listener (metrics, health, admin API).
+    pub admin_addr: SocketAddr,
     pub store: Store,
     pub dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
@@ -36,10 +45,15 @@ impl TestServer {
         };
         cfg.listen.c2s = "127.0.0.1:0".parse().unwrap();
         cfg.listen.c2s_tls = "127.0.0.1:0".parse().unwrap();
+        cfg.listen.http = "127.0.0.1:0".parse().unwrap();
+        cfg.listen.https = "127.0.0.1:0".parse().unwrap();
+        cfg.listen.admin = "127.0.0.1:0".parse().unwrap();
         cfg.c2s.require_tls = false;
         f(&mut cfg);
         let server = Server::bind(cfg).await.unwrap();
         let (addr, tls_addr, store) = (server.c2s_addr(), server.c2s_tls_addr(), server.store());
+        let (http_addr, https_addr, admin_addr) =
+            (server.http_addr(), server.https_addr(), server.admin_addr());
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(server.run(async {
             let _ = rx.await;
@@ -47,6 +61,9 @@ impl TestServer {
         TestServer {
             addr,
             tls_addr,
+            http_addr,
+            https_addr,
+            admin_addr,
             store,
             dir,
             stop: Some(tx),

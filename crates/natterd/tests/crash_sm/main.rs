@@ -71,7 +71,7 @@ async fn kill_9_with_stream_management_loses_and_duplicates_nothing_acked() {
     std::fs::write(
         &config,
         format!(
-            "data_dir = \"{}\"\n[listen]\nc2s = \"127.0.0.1:{port}\"\nc2s_tls = \"127.0.0.1:{}\"\n[c2s]\nrequire_tls = false\n",
+            "data_dir = \"{}\"\n[listen]\nc2s = \"127.0.0.1:{port}\"\nc2s_tls = \"127.0.0.1:{}\"\nhttp = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\n[c2s]\nrequire_tls = false\n",
             dir.path().join("data").display(),
             free_port()
         ),
