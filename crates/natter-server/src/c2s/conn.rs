@@ -300,22 +300,16 @@ fn ws_open(domain: &str, id: &str) -> Vec<u8> {
 /// Reads from a plain or TLS socket without waiting; None when nothing is
 /// there.
 fn read_raw(io: &mut Transport, buf: &mut [u8]) -> io::Result<Option<usize>> {
-    match io {
-        Transport::Plain(tcp) => match tcp.try_read(buf) {
-            Ok(n) => Ok(Some(n)),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
-            Err(e) => Err(e),
-        },
-        io => {
-            // TLS may hold decrypted bytes already: poll once without a
-            // real waker; `readable` does the waiting.
-            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-            let mut rb = tokio::io::ReadBuf::new(buf);
-            match std::pin::Pin::new(io).poll_read(&mut cx, &mut rb) {
-                std::task::Poll::Ready(Ok(())) => Ok(Some(rb.filled().len())),
-                std::task::Poll::Ready(Err(e)) => Err(e),
-                std::task::Poll::Pending => Ok(None),
-            }
-        }
+    // Polled once without a real waker (`readable` and `poll_readable` do
+    // the waiting). TLS may hold decrypted bytes already; on plain TCP,
+    // tokio's `poll_read` takes a short read as proof that the socket is
+    // drained, so the next try costs no `recvfrom` that would only say
+    // EAGAIN (`try_read` would make that call).
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let mut rb = tokio::io::ReadBuf::new(buf);
+    match std::pin::Pin::new(io).poll_read(&mut cx, &mut rb) {
+        std::task::Poll::Ready(Ok(())) => Ok(Some(rb.filled().len())),
+        std::task::Poll::Ready(Err(e)) => Err(e),
+        std::task::Poll::Pending => Ok(None),
     }
 }

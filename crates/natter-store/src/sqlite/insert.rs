@@ -65,7 +65,8 @@ impl Waiting {
         }
         self.withdrawn
             .fetch_add(done.len() as u64, Ordering::Relaxed);
-        self.wake_writer();
+        // Not woken: the writer looks again within `NAP` anyway, and waking
+        // it for every withdrawn insert cost a futex call each.
         for (seq, e) in done {
             let _ = e.reply.send(Ok(Some(seq.unsigned_abs())));
         }
@@ -244,6 +245,10 @@ impl Job for InsertJob {
             Err(e) => Err(e),
         };
         let _ = entry.reply.send(out);
+    }
+
+    fn needed(&self) -> bool {
+        self.raise.is_some() || lock(&self.waiting.map).contains_key(&self.seq)
     }
 
     fn due(&self) -> Option<Instant> {

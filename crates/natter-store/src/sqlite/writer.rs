@@ -32,6 +32,8 @@ pub(crate) const MAX_BATCH: usize = 1024;
 /// Jobs held until a due time that is at most this far off join the
 /// transaction of the job before them.
 const SLACK: Duration = Duration::from_millis(2);
+/// The longest the writer sleeps before it looks at a held insert again.
+const NAP: Duration = Duration::from_millis(5);
 
 /// Counters kept by the writer thread (see [`crate::StoreStats`]).
 #[derive(Default)]
@@ -59,6 +61,10 @@ pub(crate) trait Job: Send {
     /// Not to be run before this time (None: at once).
     fn due(&self) -> Option<Instant> {
         None
+    }
+    /// False if running it would change nothing (a withdrawn insert).
+    fn needed(&self) -> bool {
+        true
     }
 }
 
@@ -162,47 +168,48 @@ where
 /// not turn into one commit per job.
 pub(crate) fn run(conn: Connection, mut rx: mpsc::UnboundedReceiver<Msg>, counters: Arc<Counters>) {
     let mut shutdowns = Vec::new();
-    let mut waiting: VecDeque<Box<dyn Job>> = VecDeque::new();
+    let mut queue: VecDeque<Box<dyn Job>> = VecDeque::new();
     let mut open = true;
     loop {
-        if waiting.is_empty() {
+        if queue.is_empty() {
             if !shutdowns.is_empty() || !open {
                 break;
             }
             match rx.blocking_recv() {
-                Some(Msg::Job(j)) => waiting.push_back(j),
+                Some(Msg::Job(j)) => queue.push_back(j),
                 Some(Msg::Shutdown(s)) => shutdowns.push(s),
                 None => open = false,
             }
         }
         while shutdowns.is_empty() && open {
             match rx.try_recv() {
-                Ok(Msg::Job(j)) => waiting.push_back(j),
+                Ok(Msg::Job(j)) => queue.push_back(j),
                 Ok(Msg::Shutdown(s)) => shutdowns.push(s),
                 Err(mpsc::error::TryRecvError::Empty) => break,
                 Err(mpsc::error::TryRecvError::Disconnected) => open = false,
             }
         }
         // Closing, or a full batch: everything goes now.
-        let rush = !shutdowns.is_empty() || !open || waiting.len() >= MAX_BATCH;
+        let rush = !shutdowns.is_empty() || !open || queue.len() >= MAX_BATCH;
         let now = Instant::now();
         if !rush {
-            if let Some(due) = waiting.front().and_then(|j| j.due()) {
+            if let Some(due) = queue.front().and_then(|j| j.due()) {
                 if due > now {
-                    // Woken early when the insert is withdrawn or the
+                    // Looks again within NAP (the insert may be withdrawn
+                    // meanwhile); woken early when it is hurried or the
                     // store closes.
-                    std::thread::park_timeout(due - now);
+                    std::thread::park_timeout((due - now).min(NAP));
                     continue;
                 }
             }
         }
         let until = now + SLACK;
-        let n = waiting
+        let n = queue
             .iter()
             .take(MAX_BATCH)
             .take_while(|j| rush || j.due().is_none_or(|d| d <= until))
             .count();
-        let batch: Vec<Box<dyn Job>> = waiting.drain(..n).collect();
+        let batch: Vec<Box<dyn Job>> = queue.drain(..n).collect();
         if !batch.is_empty() {
             commit_batch(&conn, batch, &counters);
         }
@@ -229,6 +236,13 @@ pub(crate) fn run(conn: Connection, mut rx: mpsc::UnboundedReceiver<Msg>, counte
 }
 
 fn commit_batch(conn: &Connection, mut batch: Vec<Box<dyn Job>>, counters: &Counters) {
+    // Nothing but withdrawn inserts: no transaction at all.
+    if !batch.iter().any(|j| j.needed()) {
+        for job in batch {
+            job.finish(Ok(()));
+        }
+        return;
+    }
     if let Err(e) = control(conn, "BEGIN IMMEDIATE") {
         let e = StoreError::from(e);
         tracing::warn!(error = %e, jobs = batch.len(), "storage: cannot begin write transaction");
