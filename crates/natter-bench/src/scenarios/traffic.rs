@@ -226,7 +226,11 @@ pub async fn worker(tr: &Traffic, pairs: usize, mut w: Worker) -> Result<()> {
     for &p in &mine {
         let (s, r) = (it.next().expect("sender"), it.next().expect("receiver"));
         let peer = w.t.bare(2 * p + 1);
-        tasks.push(tokio::spawn(sender(s, peer, rx.clone(), sh.clone())));
+        // Pair p sends a 1/pairs share of a period later than pair 0, so
+        // the aggregate rate is evenly spaced, not bursts of every sender
+        // at once.
+        let phase = p as f64 / pairs.max(1) as f64;
+        tasks.push(tokio::spawn(sender(s, peer, phase, rx.clone(), sh.clone())));
         tasks.push(tokio::spawn(receiver(r, rx.clone(), sh.clone())));
     }
     w.ctl.send(json!({"ready": mine.len()}));
@@ -327,7 +331,13 @@ fn receipt_step(el: &[u8]) -> Option<u64> {
     std::str::from_utf8(&id[..dot]).ok()?.parse().ok()
 }
 
-async fn sender(mut c: Conn, peer: String, mut rx: watch::Receiver<StepCmd>, sh: Arc<Shared>) {
+async fn sender(
+    mut c: Conn,
+    peer: String,
+    phase: f64,
+    mut rx: watch::Receiver<StepCmd>,
+    sh: Arc<Shared>,
+) {
     let mut cmd = StepCmd::Idle;
     let mut n: u64 = 0; // messages sent in this step
     let far = Instant::now() + Duration::from_secs(365 * 86400);
@@ -342,12 +352,14 @@ async fn sender(mut c: Conn, peer: String, mut rx: watch::Receiver<StepCmd>, sh:
         {
             let now = Instant::now();
             if now < until {
-                let due = ((now - start).as_secs_f64() * r) as u64;
+                // Message n is due at (n + phase) / r after the start.
+                let due = ((now - start).as_secs_f64() * r - phase).max(0.0).ceil() as u64;
                 while n < due {
                     push_message(&mut c, &peer, id, n, &sh);
                     n += 1;
                 }
-                wake = (start + Duration::from_secs_f64((n + 1) as f64 / r)).min(until);
+                let next = (n as f64 + phase) / r;
+                wake = (start + Duration::from_secs_f64(next)).min(until);
             }
         }
         if c.flush().await.is_err() {
