@@ -120,7 +120,7 @@ impl Default for StoreSection {
     fn default() -> Self {
         StoreSection {
             fsync: false,
-            ack_wait_ms: 30,
+            ack_wait_ms: 100,
         }
     }
 }

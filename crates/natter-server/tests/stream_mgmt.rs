@@ -123,6 +123,33 @@ async fn acknowledged_in_time_never_touches_the_queue() {
     srv.stop().await;
 }
 
+/// A stanza that must wait for the messages before it (an IQ) does not
+/// wait out their `ack_wait`: their writes are done at once.
+#[tokio::test]
+async fn an_iq_after_messages_does_not_wait_for_acks() {
+    let srv = TestServer::start_with(|c| c.store.ack_wait_ms = 60_000).await;
+    for u in ["alice", "bob"] {
+        srv.add_user(u, "pw").await;
+    }
+    let mut a = Client::online(srv.addr, "alice", "pw", "a").await;
+    enable(&mut a, false).await;
+    let mut b = Client::online(srv.addr, "bob", "pw", "b").await;
+    enable(&mut b, false).await;
+    send_n(&mut a, 0, 3).await;
+    assert_eq!(messages(&mut b, 3).await.len(), 3);
+    let t = std::time::Instant::now();
+    a.send("<iq type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>")
+        .await;
+    a.expect("ping result", |s| {
+        s.name() == "iq" && s.attr("id").as_deref() == Some("p1")
+    })
+    .await;
+    assert!(t.elapsed() < std::time::Duration::from_secs(30));
+    // Bob never acknowledged them: they were written.
+    wait_queue(&srv, "bob@localhost", 3).await;
+    srv.stop().await;
+}
+
 #[tokio::test]
 async fn requests_between_messages_are_answered_in_their_turn() {
     let srv = setup().await;

@@ -59,8 +59,21 @@ pub(super) async fn advance(s: &mut Session) {
     }
 }
 
+/// Has every queue write in the pipeline done now, without waiting any
+/// longer for the recipients' acks: the session is about to wait for them.
+pub(super) fn hurry_pipeline(s: &mut Session) {
+    let mut pipeline = std::mem::take(&mut s.pipeline);
+    for p in pipeline.iter_mut() {
+        if let Plan::Commit(c) = p {
+            c.hurry(s);
+        }
+    }
+    s.pipeline = pipeline;
+}
+
 /// Carries out every plan, waiting for the commits.
 pub(super) async fn flush_pipeline(s: &mut Session) {
+    hurry_pipeline(s);
     while !s.pipeline.is_empty() {
         finish_one(s).await;
     }

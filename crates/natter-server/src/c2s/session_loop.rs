@@ -8,7 +8,7 @@
 
 use super::conn::{Conn, ConnError};
 use super::negotiate::Bound;
-use super::pipeline::{advance, finish_one, flush_pipeline, poll_front};
+use super::pipeline::{advance, finish_one, flush_pipeline, hurry_pipeline, poll_front};
 use super::session::{bounce_requests, check_from, end, handle_outbound, handle_stanza, Session};
 use super::sm;
 use super::sm_session::{self, handle_sm, resume};
@@ -370,6 +370,9 @@ async fn drain_parser(s: &mut Session, conn: &mut Conn) -> Result<(), ConnError>
                 s.pipeline.push_back(plan);
                 advance(s).await;
                 if s.pipeline.len() >= PIPELINE {
+                    // Full: no more waiting for acks, reading stops until
+                    // the front is carried out.
+                    hurry_pipeline(s);
                     finish_one(s).await;
                 }
             }

@@ -132,6 +132,8 @@ pub struct Pending {
     pub task: Commit,
     /// Already handed to the recipient's sessions (before its commit).
     delivered: bool,
+    /// Its queue entry, while the write may still wait for an ack.
+    held: Option<u64>,
     /// The sessions it was handed to then, and the router's count of
     /// changes before they were looked up.
     early: Vec<Mailbox>,
@@ -159,6 +161,14 @@ impl Plan {
 }
 
 impl Pending {
+    /// Has its queue write done without waiting any longer for the
+    /// recipient's ack (someone waits for the commit).
+    pub fn hurry(&mut self, s: &Session) {
+        if let Some(seq) = self.held.take() {
+            s.shared.store.offline_hurry(&self.bare, &[seq]);
+        }
+    }
+
     /// Completes the message once its task finished: hands a committed entry
     /// to the recipient's sessions; an error for the sender, if any.
     pub fn complete(self: Box<Self>, s: &Session, result: Outcome) -> Option<Vec<u8>> {
@@ -260,6 +270,7 @@ pub fn plan(s: &mut Session, st: Stanza) -> Plan {
         return Plan::Deliver(targets, bytes);
     }
     let mut delivered = false;
+    let mut held = None;
     let mut early_to = Vec::new();
     let task = if queued {
         let msg = OfflineMessage {
@@ -292,6 +303,7 @@ pub fn plan(s: &mut Session, st: Stanza) -> Plan {
                 });
             }
             delivered = true;
+            held = Some(seq);
             early_to = targets;
         }
         Commit::new(async move {
@@ -327,6 +339,7 @@ pub fn plan(s: &mut Session, st: Stanza) -> Plan {
     Plan::Commit(Box::new(Pending {
         task,
         delivered,
+        held,
         early: early_to,
         seen,
         st,
