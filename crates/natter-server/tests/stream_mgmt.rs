@@ -49,7 +49,16 @@ async fn wait_queue(srv: &TestServer, bare: &str, n: u64) {
 }
 
 async fn setup() -> TestServer {
-    let srv = TestServer::start_with(|c| c.c2s.resume_timeout_secs = 2).await;
+    setup_with(|_| {}).await
+}
+
+/// A server with alice and bob, a 2 s resume timeout, and `f` applied.
+async fn setup_with(f: impl FnOnce(&mut natter_server::Config)) -> TestServer {
+    let srv = TestServer::start_with(|c| {
+        c.c2s.resume_timeout_secs = 2;
+        f(c);
+    })
+    .await;
     for u in ["alice", "bob"] {
         srv.add_user(u, "pw").await;
     }
@@ -92,10 +101,7 @@ async fn sender_ack_means_queued_and_recipient_ack_dequeues() {
 /// never written to the queue, and the sender's ack does not wait for it.
 #[tokio::test]
 async fn acknowledged_in_time_never_touches_the_queue() {
-    let srv = TestServer::start_with(|c| c.store.ack_wait_ms = 60_000).await;
-    for u in ["alice", "bob"] {
-        srv.add_user(u, "pw").await;
-    }
+    let srv = setup_with(|c| c.store.ack_wait_ms = 60_000).await;
     let mut a = Client::online(srv.addr, "alice", "pw", "a").await;
     enable(&mut a, false).await;
     let mut b = Client::online(srv.addr, "bob", "pw", "b").await;
@@ -127,10 +133,7 @@ async fn acknowledged_in_time_never_touches_the_queue() {
 /// wait out their `ack_wait`: their writes are done at once.
 #[tokio::test]
 async fn an_iq_after_messages_does_not_wait_for_acks() {
-    let srv = TestServer::start_with(|c| c.store.ack_wait_ms = 60_000).await;
-    for u in ["alice", "bob"] {
-        srv.add_user(u, "pw").await;
-    }
+    let srv = setup_with(|c| c.store.ack_wait_ms = 60_000).await;
     let mut a = Client::online(srv.addr, "alice", "pw", "a").await;
     enable(&mut a, false).await;
     let mut b = Client::online(srv.addr, "bob", "pw", "b").await;
