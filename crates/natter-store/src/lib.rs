@@ -273,6 +273,12 @@ impl Store {
         dispatch!(self.offline_count(owner))
     }
 
+    /// How many messages are queued for all accounts together (one count
+    /// over the queue: for metrics, not for every request).
+    pub async fn offline_total(&self) -> Result<u64, StoreError> {
+        dispatch!(self.offline_total())
+    }
+
     // ---- vCard ----------------------------------------------------------
 
     /// The owner's vCard-temp (serialized XML), if set.

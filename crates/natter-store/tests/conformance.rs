@@ -296,6 +296,11 @@ async fn offline_order_fetch_delete_count() {
         seqs.push(seq);
     }
     assert_eq!(s.offline_count("alice@x").await.unwrap(), 10);
+    s.offline_push("bob@x", &msg("alice@x/r", "x", "b"))
+        .await
+        .unwrap();
+    assert_eq!(s.offline_total().await.unwrap(), 11);
+    assert_eq!(s.offline_count("alice@x").await.unwrap(), 10);
     let all = s.offline_fetch("alice@x", 0, 100).await.unwrap();
     assert_eq!(all.iter().map(|(q, _)| *q).collect::<Vec<_>>(), seqs);
     for (i, (_, m)) in all.iter().enumerate() {

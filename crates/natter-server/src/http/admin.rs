@@ -137,9 +137,8 @@ async fn snapshot(shared: &Shared) -> Snapshot {
     }
 }
 
-/// Messages in every account's durable queue. The store has no global
-/// count, so this sums the per-account counts; the result is reused for
-/// `QUEUE_DEPTH_TTL`.
+/// Messages in every account's durable queue (one count over the queue),
+/// reused for `QUEUE_DEPTH_TTL`.
 async fn queue_depth(shared: &Shared) -> Option<u64> {
     let mut cache = shared.queue_depth.lock().await;
     if let Some((at, n)) = *cache {
@@ -147,13 +146,7 @@ async fn queue_depth(shared: &Shared) -> Option<u64> {
             return Some(n);
         }
     }
-    let accounts = metrics::store_op(5, shared.store.list_accounts())
-        .await
-        .ok()?;
-    let mut total = 0;
-    for a in &accounts {
-        total += shared.store.offline_count(a).await.ok()?;
-    }
+    let total = shared.store.offline_total().await.ok()?;
     *cache = Some((Instant::now(), total));
     Some(total)
 }

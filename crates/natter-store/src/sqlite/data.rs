@@ -144,6 +144,16 @@ impl SqliteStore {
         .await
     }
 
+    pub(crate) async fn offline_total(&self) -> Result<u64, StoreError> {
+        self.read(|c| {
+            let n: i64 = c
+                .prepare_cached("SELECT COUNT(*) FROM offline")?
+                .query_row([], |r| r.get(0))?;
+            Ok(to_u64(n)?)
+        })
+        .await
+    }
+
     // ---- vCard ----------------------------------------------------------
 
     pub(crate) async fn vcard(&self, owner: &str) -> Result<Option<Vec<u8>>, StoreError> {
