@@ -27,6 +27,8 @@ pub enum Outbound {
 pub enum Signal {
     /// The server is stopping.
     Shutdown,
+    /// An administrator ended the session.
+    Kick,
     /// More stanzas arrived than the mailbox holds: the client is too slow.
     Overflow,
     /// A new connection resumes this session (XEP-0198).
@@ -52,6 +54,7 @@ struct State {
     waker: Option<Waker>,
     closed: bool,
     shutdown: bool,
+    kicked: bool,
     overflowed: bool,
     resume: Option<ResumeRequest>,
 }
@@ -124,6 +127,13 @@ impl Mailbox {
         st.wake();
     }
 
+    /// Tells the session an administrator ends it.
+    pub fn kick(&self) {
+        let mut st = self.lock();
+        st.kicked = true;
+        st.wake();
+    }
+
     /// Hands a resuming connection to the session; given back when the
     /// session has ended or another resumption is already waiting.
     pub fn resume(&self, req: ResumeRequest) -> Result<(), ResumeRequest> {
@@ -140,7 +150,8 @@ impl Mailbox {
     /// `cx` is woken when it has.
     pub fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
         let mut st = self.lock();
-        if !st.items.is_empty() || st.shutdown || st.overflowed || st.resume.is_some() {
+        if !st.items.is_empty() || st.shutdown || st.kicked || st.overflowed || st.resume.is_some()
+        {
             return Poll::Ready(());
         }
         match &st.waker {
@@ -150,13 +161,17 @@ impl Mailbox {
         Poll::Pending
     }
 
-    /// The most urgent signal, if any (shutdown, then overflow, then a
-    /// resumption).
+    /// The most urgent signal, if any (shutdown, then a kick, then
+    /// overflow, then a resumption).
     pub fn signal(&self) -> Option<Signal> {
         let mut st = self.lock();
         if st.shutdown {
             st.shutdown = false;
             return Some(Signal::Shutdown);
+        }
+        if st.kicked {
+            st.kicked = false;
+            return Some(Signal::Kick);
         }
         if st.overflowed {
             st.overflowed = false;
@@ -174,7 +189,6 @@ impl Mailbox {
         };
         let kind = crate::metrics::kind_of(bytes);
         let metrics = &crate::metrics::METRICS;
-        metrics.stanzas_out[kind].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if kind == 0 {
             let waited = crate::metrics::now_ns().saturating_sub(since);
             metrics

@@ -128,6 +128,11 @@ pub fn kind_of(bytes: &[u8]) -> usize {
     }
 }
 
+/// Counts a stanza written to a client (routed or the server's own).
+pub fn stanza_out(bytes: &[u8]) {
+    METRICS.stanzas_out[kind_of(bytes)].fetch_add(1, Relaxed);
+}
+
 /// Counts a stanza read from a client.
 pub fn stanza_in(ev: &natter_xml::Event) {
     if let natter_xml::Event::Stanza(st) = ev {

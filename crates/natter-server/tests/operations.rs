@@ -289,7 +289,7 @@ async fn admin_api_lists_messages_and_kicks_sessions() {
     .await;
     assert_eq!((r.status, r.body.trim()), (200, "{\"kicked\":1}"));
     let (err, close_el, _) = a.until_closed().await;
-    assert_eq!(err.unwrap().0, "system-shutdown");
+    assert_eq!(err.unwrap().0, "policy-violation");
     assert!(close_el);
     let r = request(srv.admin_addr, "GET", "/api/counts", &h, "").await;
     let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();

@@ -59,6 +59,7 @@ pub struct Session {
 impl Session {
     /// Queues a stanza for this session's client.
     pub fn send(&mut self, bytes: &[u8]) {
+        crate::metrics::stanza_out(bytes);
         self.out.extend_from_slice(bytes);
         if let Some(sm) = &mut self.sm {
             sm.sent(Arc::from(bytes), None);
@@ -67,6 +68,7 @@ impl Session {
 
     /// Queues a shared stanza (from the mailbox) for this session's client.
     pub fn send_shared(&mut self, bytes: &Arc<[u8]>) {
+        crate::metrics::stanza_out(bytes);
         self.out.extend_from_slice(bytes);
         if let Some(sm) = &mut self.sm {
             sm.sent(bytes.clone(), None);
@@ -86,6 +88,7 @@ impl Session {
         if !self.queued.insert(seq) {
             return false;
         }
+        crate::metrics::stanza_out(bytes);
         self.out.extend_from_slice(bytes);
         match &mut self.sm {
             Some(sm) => sm.sent(bytes.clone(), Some(seq)),

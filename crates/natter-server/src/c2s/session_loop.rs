@@ -145,6 +145,10 @@ async fn step(st: &mut State) -> Next {
         Some(Signal::Shutdown) => {
             return end_attached(st, ConnError::Stream("system-shutdown", None)).await
         }
+        Some(Signal::Kick) => {
+            let text = "ended by an administrator".to_owned();
+            return end_attached(st, ConnError::Stream("policy-violation", Some(text))).await;
+        }
         Some(Signal::Overflow) => return end_attached(st, too_slow()).await,
         Some(Signal::Resume(req)) => {
             // A new connection takes over; the old one (if any) is dropped.

@@ -230,7 +230,7 @@ fn kick(shared: &Shared, v: &Value) -> Response<Body> {
     }
     for e in &list {
         tracing::info!(jid = %format!("{}/{}", jid.to_bare(), e.resource), "kicked by the admin API");
-        e.mailbox.shutdown();
+        e.mailbox.kick();
     }
     json(StatusCode::OK, &j!({ "kicked": list.len() }))
 }
