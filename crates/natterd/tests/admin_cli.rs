@@ -230,7 +230,7 @@ async fn status_kick_and_sighup() {
     assert_eq!(stdout.trim(), "kicked 1 session(s) of alice@localhost");
     assert_eq!(
         alice.stream_error().await.as_deref(),
-        Some("system-shutdown")
+        Some("policy-violation")
     );
     let (ok, _, stderr) = out(&natterd(&cfg, &["kick", "alice@localhost"]));
     assert!(!ok);
