@@ -182,6 +182,7 @@ pub struct Snapshot {
     pub offline_queue_depth: Option<u64>,
     pub store_commits: u64,
     pub store_writes: u64,
+    pub store_withdrawn: u64,
     pub uptime: Duration,
 }
 
@@ -312,6 +313,17 @@ pub fn render(snap: &Snapshot) -> String {
         "Store write operations.",
     );
     let _ = writeln!(o, "natter_store_writes_total {}", snap.store_writes);
+    header(
+        &mut o,
+        "natter_queue_inserts_withdrawn_total",
+        "counter",
+        "Messages acknowledged by their online recipient within [store] ack_wait_ms, never written.",
+    );
+    let _ = writeln!(
+        o,
+        "natter_queue_inserts_withdrawn_total {}",
+        snap.store_withdrawn
+    );
     if let Some(d) = snap.offline_queue_depth {
         header(
             &mut o,

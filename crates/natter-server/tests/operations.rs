@@ -123,6 +123,7 @@ async fn metrics_and_health() {
     assert!(sample(m, "natter_router_sessions") >= 2.0);
     assert_eq!(sample(m, "natter_offline_queue_depth"), 0.0);
     assert!(sample(m, "process_resident_memory_bytes") > 1e6);
+    assert!(m.contains("# TYPE natter_queue_inserts_withdrawn_total counter"));
     assert!(m.contains("# TYPE natter_delivery_latency_seconds histogram"));
     assert!(m.contains("natter_delivery_latency_seconds_bucket{le=\"+Inf\"}"));
 

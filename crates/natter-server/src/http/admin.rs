@@ -133,6 +133,7 @@ async fn snapshot(shared: &Shared) -> Snapshot {
         offline_queue_depth: queue_depth(shared).await,
         store_commits: stats.commits,
         store_writes: stats.writes,
+        store_withdrawn: stats.withdrawn,
         uptime: shared.started.elapsed(),
     }
 }
