@@ -385,17 +385,7 @@ async fn https_serves_host_meta_and_secure_websockets() {
     let https = srv
         .https_addr
         .expect("an https listener with a configured certificate");
-    let connector = {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(ck.cert.der().clone()).unwrap();
-        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-        let cfg = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg))
-    };
+    let connector = common::tls_connector_trusting(ck.cert.der().clone());
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
     let tcp = tokio::net::TcpStream::connect(https).await.unwrap();
     let tls = connector.connect(name.clone(), tcp).await.unwrap();

@@ -2,22 +2,15 @@
 //! `kill -9` of a writing process, two handles (two "processes") on one
 //! file, group commit batching, migrations.
 
+mod common;
+use common::msg;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use natter_store::{OfflineMessage, Store, StoreConfig, StoreError};
-
-fn msg(i: usize) -> OfflineMessage {
-    OfflineMessage {
-        from: "bob@x/r".into(),
-        stanza_id: format!("m{i}"),
-        msg_id: format!("c{i}"),
-        stamp_unix_ms: i as u64,
-        stanza: format!("<message><body>{i}</body></message>").into_bytes(),
-    }
-}
+use natter_store::{Store, StoreConfig, StoreError};
 
 async fn open(path: &Path) -> Store {
     Store::open(StoreConfig::sqlite(path)).await.expect("open")

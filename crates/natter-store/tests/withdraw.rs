@@ -2,20 +2,13 @@
 //! by a delete that comes in time, written otherwise, and never out of
 //! order with the writes queued after them.
 
+mod common;
+use common::msg;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use natter_store::{OfflineMessage, Store, StoreConfig};
-
-fn msg(i: usize) -> OfflineMessage {
-    OfflineMessage {
-        from: "bob@x/r".into(),
-        stanza_id: format!("m{i}"),
-        msg_id: format!("c{i}"),
-        stamp_unix_ms: i as u64,
-        stanza: format!("<message><body>{i}</body></message>").into_bytes(),
-    }
-}
+use natter_store::{Store, StoreConfig};
 
 async fn open(path: &Path) -> Store {
     let store = Store::open(StoreConfig::sqlite(path)).await.expect("open");

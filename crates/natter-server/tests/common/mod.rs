@@ -126,6 +126,13 @@ pub fn tls_connector(srv: &TestServer) -> tokio_rustls::TlsConnector {
     let cert =
         rustls::pki_types::CertificateDer::from_pem_file(srv.dir.path().join("tls/cert.pem"))
             .unwrap();
+    tls_connector_trusting(cert)
+}
+
+/// A TLS connector trusting `cert` alone.
+pub fn tls_connector_trusting(
+    cert: rustls::pki_types::CertificateDer<'static>,
+) -> tokio_rustls::TlsConnector {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(cert).unwrap();
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());

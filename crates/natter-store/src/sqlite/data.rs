@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{params, OptionalExtension};
 
-use super::rows::{offline_row, to_i64, to_u64};
+use super::rows::{offline_row, stored_seqs, to_i64, to_u64};
 use super::SqliteStore;
 use crate::{OfflineMessage, StoreError};
 
@@ -79,8 +79,7 @@ impl SqliteStore {
         owner: &str,
         seqs: &[u64],
     ) -> impl std::future::Future<Output = Result<(), StoreError>> + Send + 'static {
-        // Seqs beyond i64::MAX cannot exist; skip them.
-        let seqs: Vec<i64> = seqs.iter().filter_map(|&s| i64::try_from(s).ok()).collect();
+        let seqs = stored_seqs(seqs);
         // Inserts not yet written are withdrawn instead: nothing to delete.
         let seqs = self.withdraw(owner, seqs);
         let owner = owner.to_owned();

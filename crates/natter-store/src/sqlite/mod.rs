@@ -225,15 +225,9 @@ impl SqliteStore {
             raise,
             due,
         );
-        let queued = !self.shared.closed.load(Ordering::SeqCst)
-            && self.shared.tx.send(Msg::Job(Box::new(job))).is_ok();
+        let done = self.send(Box::new(job), answer);
         drop(seqs);
-        (seq, async move {
-            if !queued {
-                return Err(StoreError::Closed);
-            }
-            answer.await.map_err(|_| StoreError::Closed)?
-        })
+        (seq, done)
     }
 
     /// Withdraws the inserts of `seqs` into `owner`'s queue that are not
@@ -245,8 +239,7 @@ impl SqliteStore {
     /// Writes the inserts of `seqs` into `owner`'s queue that still wait
     /// without waiting any longer.
     pub(crate) fn offline_hurry(&self, owner: &str, seqs: &[u64]) {
-        let seqs: Vec<i64> = seqs.iter().filter_map(|&s| i64::try_from(s).ok()).collect();
-        self.shared.waiting.hurry(owner, &seqs);
+        self.shared.waiting.hurry(owner, &rows::stored_seqs(seqs));
     }
 
     /// Queues the job `make` builds around the reply channel.
@@ -258,8 +251,21 @@ impl SqliteStore {
         T: Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
+        self.send(make(reply), answer)
+    }
+
+    /// Queues `job` for the writer now; the returned future is its
+    /// `answer` (`Closed` if the store is closed or the job was dropped).
+    fn send<T>(
+        &self,
+        job: Box<dyn writer::Job>,
+        answer: oneshot::Receiver<Result<T, StoreError>>,
+    ) -> impl std::future::Future<Output = Result<T, StoreError>> + Send + 'static
+    where
+        T: Send + 'static,
+    {
         let queued = !self.shared.closed.load(Ordering::SeqCst)
-            && self.shared.tx.send(Msg::Job(make(reply))).is_ok();
+            && self.shared.tx.send(Msg::Job(job)).is_ok();
         async move {
             if !queued {
                 return Err(StoreError::Closed);

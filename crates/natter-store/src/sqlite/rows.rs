@@ -48,3 +48,8 @@ pub(super) fn offline_row(r: &Row<'_>) -> rusqlite::Result<(u64, OfflineMessage)
         },
     ))
 }
+
+/// The seqs as stored; seqs beyond `i64::MAX` cannot exist and are left out.
+pub(crate) fn stored_seqs(seqs: &[u64]) -> Vec<i64> {
+    seqs.iter().filter_map(|&s| i64::try_from(s).ok()).collect()
+}
