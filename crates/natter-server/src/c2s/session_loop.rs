@@ -42,6 +42,9 @@ pub struct State {
     conn: Option<Conn>,
     /// While detached: when resumption stops being possible.
     deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// While attached with stanzas no `<r/>` covers: when a request of
+    /// its own is due (none while idle).
+    ack_timer: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 /// What a session does after a round of work (small: the task holds it
@@ -117,6 +120,7 @@ pub fn start(shared: Arc<Shared>, conn: Conn, bound: Bound) -> Box<State> {
         s,
         conn: Some(conn),
         deadline: None,
+        ack_timer: None,
     })
 }
 
@@ -129,6 +133,11 @@ impl State {
             || poll_front(&mut self.s.pipeline, cx).is_ready()
         {
             return Poll::Ready(());
+        }
+        if let Some(t) = &mut self.ack_timer {
+            if t.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(());
+            }
         }
         match (&self.conn, &mut self.deadline) {
             // A socket error is ready too: the next read reports it.
@@ -165,8 +174,14 @@ async fn step(st: &mut State) -> Next {
         }
         None => {}
     }
-    let State { s, conn, deadline } = st;
+    let State {
+        s,
+        conn,
+        deadline,
+        ack_timer,
+    } = st;
     let Some(c) = conn.as_mut() else {
+        *ack_timer = None;
         // Detached: collect stanzas to retransmit on resumption.
         let mut n = 0;
         while let Some(m) = s.mailbox.pop() {
@@ -187,7 +202,10 @@ async fn step(st: &mut State) -> Next {
         return Next::Wait;
     };
     match attached_round(s, c).await {
-        Ok(next) => next,
+        Ok(next) => {
+            set_ack_timer(s, ack_timer);
+            next
+        }
         Err(e) => {
             let resumable = s.sm.as_ref().is_some_and(|sm| sm.resumable);
             if resumable && matches!(e, ConnError::Io(_)) {
@@ -246,6 +264,11 @@ async fn attached_round(s: &mut Session, conn: &mut Conn) -> Result<Next, ConnEr
     // does not count until more arrives.)
     if n > 0 && over_limit(s) {
         return Err(too_slow());
+    }
+    if let Some(sm) = &mut s.sm {
+        if sm.request_now(std::time::Instant::now()) {
+            s.out.extend_from_slice(REQUEST);
+        }
     }
     write_out(s, conn).await?;
     if again {
@@ -326,16 +349,36 @@ fn over_limit(s: &Session) -> bool {
         .is_some_and(|sm| sm.unacked_len() > s.shared.config.c2s.max_unacked)
 }
 
+const REQUEST: &[u8] = b"<r xmlns='urn:xmpp:sm:3'/>";
+
+/// Arms (or re-arms, or drops) the timer of the next `<r/>` of its own.
+fn set_ack_timer(s: &Session, timer: &mut Option<Pin<Box<tokio::time::Sleep>>>) {
+    let due = s.sm.as_ref().and_then(|sm| sm.request_due());
+    match (due, timer.as_mut()) {
+        (None, _) => *timer = None,
+        (Some(due), Some(t)) => {
+            let due = tokio::time::Instant::from_std(due);
+            if t.deadline() != due {
+                t.as_mut().reset(due);
+            }
+        }
+        (Some(due), None) => {
+            let due = tokio::time::Instant::from_std(due);
+            *timer = Some(Box::pin(tokio::time::sleep_until(due)));
+        }
+    }
+}
+
 /// Writes what the session has for its client, asking for an
-/// acknowledgement when stream management is on.
+/// acknowledgement when stream management is on and one is due
+/// (`sm::ACK_DELAY`).
 async fn write_out(s: &mut Session, conn: &mut Conn) -> Result<(), ConnError> {
     if s.out.is_empty() {
         return Ok(());
     }
     if let Some(sm) = &mut s.sm {
-        if sm.unacked_len() > 0 && !sm.requested {
-            sm.requested = true;
-            s.out.extend_from_slice(b"<r xmlns='urn:xmpp:sm:3'/>");
+        if sm.request_on_write(std::time::Instant::now()) {
+            s.out.extend_from_slice(REQUEST);
         }
     }
     conn.send(&s.out).await?;

@@ -4,8 +4,21 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 pub const NS: &str = "urn:xmpp:sm:3";
+
+/// The least time between two `<r/>` of one session. A session writing
+/// less often than this asks at the end of each write (the client's answer
+/// usually rides on its own next write); one writing more often asks every
+/// few writes instead of after each one (each answer costs the client a
+/// write and the server a read). A request of its own, with nothing else
+/// to write, goes out only when no write came for this long, well within
+/// `[store] ack_wait_ms`.
+pub const ACK_DELAY: Duration = Duration::from_millis(10);
+/// This many uncovered stanzas are asked for at once, however recent the
+/// last request.
+pub const ACK_BATCH: usize = 32;
 
 /// A stanza sent to the client and not yet acknowledged.
 #[derive(Clone, Debug)]
@@ -35,7 +48,14 @@ pub struct StreamMgmt {
     acked: u32,
     unacked: VecDeque<Unacked>,
     /// An `<r/>` is out and not yet answered.
-    pub requested: bool,
+    requested: bool,
+    /// `sent` when the last `<r/>` went out: stanzas after it are not
+    /// covered by a request yet.
+    covered: u32,
+    /// The last write that left stanzas uncovered.
+    last_write: Option<Instant>,
+    /// When the request out (or the last one) was written.
+    requested_at: Option<Instant>,
 }
 
 impl StreamMgmt {
@@ -48,6 +68,9 @@ impl StreamMgmt {
             acked: 0,
             unacked: VecDeque::new(),
             requested: false,
+            covered: 0,
+            last_write: None,
+            requested_at: None,
         }
     }
 
@@ -75,10 +98,76 @@ impl StreamMgmt {
             return Err(TooHigh { h, sent: self.sent });
         }
         self.acked = h;
+        let acked = self.unacked.drain(..newly).collect();
         if newly > 0 {
             self.requested = false;
+            // Stanzas the request covered but this answer does not (the
+            // client acked on its own, or short) are asked for again.
+            let short = self.covered.wrapping_sub(h) as usize;
+            if short > 0 && short <= self.unacked.len() {
+                self.covered = h;
+            }
         }
-        Ok(self.unacked.drain(..newly).collect())
+        Ok(acked)
+    }
+
+    /// Unacknowledged stanzas that no `<r/>` covers yet.
+    fn uncovered(&self) -> usize {
+        (self.sent.wrapping_sub(self.covered) as usize).min(self.unacked.len())
+    }
+
+    /// Whether an `<r/>` goes at the end of a write about to happen at
+    /// `now` (it is then counted as out).
+    pub fn request_on_write(&mut self, now: Instant) -> bool {
+        let uncovered = self.uncovered();
+        if uncovered == 0 {
+            return false;
+        }
+        let recent = self.requested_at.is_some_and(|at| now < at + ACK_DELAY);
+        if !self.requested && (!recent || uncovered >= ACK_BATCH) {
+            self.request(now);
+            return true;
+        }
+        self.last_write = Some(now);
+        false
+    }
+
+    /// When an `<r/>` of its own is due: stanzas are uncovered and no
+    /// write carried a request for them.
+    pub fn request_due(&self) -> Option<Instant> {
+        if self.requested || self.uncovered() == 0 {
+            return None;
+        }
+        let last = self.requested_at.max(self.last_write)?;
+        Some(last + ACK_DELAY)
+    }
+
+    /// Whether an `<r/>` of its own is to be written now (it is then
+    /// counted as out).
+    pub fn request_now(&mut self, now: Instant) -> bool {
+        if self.request_due().is_some_and(|due| due <= now) {
+            self.request(now);
+            return true;
+        }
+        false
+    }
+
+    fn request(&mut self, now: Instant) {
+        self.requested = true;
+        self.requested_at = Some(now);
+        self.covered = self.sent;
+        self.last_write = None;
+    }
+
+    /// A new connection took over (resumption) and the unacknowledged
+    /// stanzas are written to it at `now`: a request on the old one is
+    /// lost, so they are all uncovered again, asked for by the next write
+    /// or after `ACK_DELAY`.
+    pub fn new_connection(&mut self, now: Instant) {
+        self.requested = false;
+        self.requested_at = None;
+        self.covered = self.sent.wrapping_sub(self.unacked.len() as u32);
+        self.last_write = (!self.unacked.is_empty()).then_some(now);
     }
 
     pub fn unacked(&self) -> impl Iterator<Item = &Unacked> {
@@ -154,5 +243,78 @@ mod tests {
         assert!(sm.ack(2).is_err());
         assert_eq!(sm.unacked_len(), 1);
         assert_eq!(sm.ack(1).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn requests_ride_on_writes_at_most_once_per_delay() {
+        let mut sm = StreamMgmt::new("x".into(), true);
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        sm.sent(bytes("<message/>"), None);
+        assert!(sm.request_on_write(t0), "a quiet session asks at once");
+        assert_eq!(sm.request_due(), None, "one request out at a time");
+        sm.sent(bytes("<message/>"), None);
+        assert!(!sm.request_on_write(ms(1)), "a request is still out");
+        assert_eq!(sm.ack(1).unwrap().len(), 1);
+        // The answer covered the first; the second waits its turn.
+        assert_eq!(sm.request_due(), Some(ms(11)));
+        sm.sent(bytes("<message/>"), None);
+        assert!(!sm.request_on_write(ms(4)), "asked less than 10 ms ago");
+        assert_eq!(
+            sm.request_due(),
+            Some(ms(14)),
+            "writes push a request of its own back"
+        );
+        sm.sent(bytes("<message/>"), None);
+        assert!(sm.request_on_write(ms(10)), "the last request is 10 ms old");
+        assert_eq!(sm.ack(4).unwrap().len(), 3);
+        assert_eq!(sm.request_due(), None, "nothing left to ask for");
+        sm.sent(bytes("<message/>"), None);
+        assert!(!sm.request_on_write(ms(12)));
+        assert!(!sm.request_now(ms(21)));
+        assert!(sm.request_now(ms(22)), "no write came for 10 ms");
+        assert_eq!(sm.request_due(), None);
+    }
+
+    #[test]
+    fn a_short_answer_is_asked_again() {
+        let mut sm = StreamMgmt::new("x".into(), true);
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            sm.sent(bytes("<message/>"), None);
+        }
+        assert!(sm.request_on_write(t0));
+        // The client acks only the first (on its own, or short).
+        assert_eq!(sm.ack(1).unwrap().len(), 1);
+        assert_eq!(sm.request_due(), Some(t0 + ACK_DELAY));
+        assert!(sm.request_on_write(t0 + ACK_DELAY));
+        assert_eq!(sm.ack(3).unwrap().len(), 2);
+        assert_eq!(sm.request_due(), None);
+    }
+
+    #[test]
+    fn many_uncovered_stanzas_are_asked_for_at_once() {
+        let mut sm = StreamMgmt::new("x".into(), true);
+        let now = Instant::now();
+        sm.sent(bytes("<message/>"), None);
+        assert!(sm.request_on_write(now));
+        sm.ack(1).unwrap();
+        for _ in 0..ACK_BATCH {
+            sm.sent(bytes("<message/>"), None);
+        }
+        assert!(sm.request_on_write(now), "32 at once, however recent");
+    }
+
+    #[test]
+    fn a_new_connection_asks_again_for_what_the_old_one_did() {
+        let mut sm = StreamMgmt::new("x".into(), true);
+        let t0 = Instant::now();
+        sm.sent(bytes("<message/>"), None);
+        assert!(sm.request_on_write(t0));
+        assert_eq!(sm.request_due(), None);
+        let t1 = t0 + Duration::from_secs(1);
+        sm.new_connection(t1);
+        assert_eq!(sm.request_due(), Some(t1 + ACK_DELAY));
+        assert!(sm.request_on_write(t1), "or with the next write");
     }
 }

@@ -51,12 +51,9 @@ pub(super) async fn handle_sm(s: &mut Session, el: &Stanza) -> Result<(), ConnEr
             };
             match sm.ack(h) {
                 Ok(acked) => {
-                    // Stanzas written while the last request was out are not
-                    // covered by this answer: ask again so none stays unacked.
-                    if sm.unacked_len() > 0 && !sm.requested {
-                        sm.requested = true;
-                        s.send_raw(b"<r xmlns='urn:xmpp:sm:3'/>");
-                    }
+                    // Stanzas written while the last request was out are
+                    // not covered by this answer: they are asked for like
+                    // any others (`write_out`, `request_ack_if_due`).
                     let seqs = acked.into_iter().filter_map(|u| u.seq).collect();
                     s.dequeue(seqs);
                 }
@@ -124,7 +121,7 @@ pub(super) async fn resume(
     for u in sm.unacked() {
         out.extend_from_slice(&u.bytes);
     }
-    sm.requested = false;
+    sm.new_connection(std::time::Instant::now());
     s.out.clear();
     s.dequeue(acked.into_iter().filter_map(|u| u.seq).collect());
     if let Err(e) = conn.send(&out).await {
