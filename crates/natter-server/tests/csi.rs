@@ -5,7 +5,11 @@
 //!
 //! Order across senders is made certain with ping round trips: once a
 //! sender's ping is answered, what it sent before is in the recipient's
-//! mailbox.
+//! mailbox. Where a test needs the recipient's session to have taken
+//! those from its mailbox (before `<active/>` or a dropped connection), it
+//! relies on the test runtime being single-threaded: the recipient's task
+//! was woken by the delivery, before the ping answer woke the test, and
+//! runs first.
 
 mod common;
 use common::*;
