@@ -7,7 +7,7 @@
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 pub use crate::mailbox::{Mailbox, Outbound};
@@ -25,6 +25,20 @@ pub struct Entry {
     pub priority: i8,
     /// Its last available presence, `from` stamped, for probes.
     pub presence: Option<Arc<[u8]>>,
+    /// Has enabled carbons (XEP-0280).
+    pub carbons: bool,
+}
+
+/// Where one message goes (`Router::message_route`).
+#[derive(Debug, Default)]
+pub struct MessageRoute {
+    /// Addressed to a connected resource (full JID), which alone gets it.
+    pub direct: bool,
+    /// The sessions that get the message itself.
+    pub targets: Vec<Mailbox>,
+    /// Carbons-enabled sessions that do not, for a `<received/>` copy:
+    /// (mailbox, resource).
+    pub copies: Vec<(Mailbox, String)>,
 }
 
 /// The registry of bound sessions.
@@ -33,6 +47,9 @@ pub struct Router {
     next_conn: AtomicU64,
     /// Bumped by every bind and presence change (see `changes`).
     changes: AtomicU64,
+    /// Bound sessions with carbons enabled, server-wide: while none has,
+    /// routing skips every carbons step.
+    carbons: AtomicUsize,
 }
 
 impl Default for Router {
@@ -41,6 +58,7 @@ impl Default for Router {
             shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
             next_conn: AtomicU64::new(1),
             changes: AtomicU64::new(0),
+            carbons: AtomicUsize::new(0),
         }
     }
 }
@@ -75,6 +93,9 @@ impl Router {
             .iter()
             .position(|e| e.resource == entry.resource)
             .map(|i| list.swap_remove(i));
+        if old.as_ref().is_some_and(|e| e.carbons) {
+            self.carbons.fetch_sub(1, Ordering::SeqCst);
+        }
         list.push(entry);
         self.changes.fetch_add(1, Ordering::SeqCst);
         old
@@ -91,7 +112,13 @@ impl Router {
     pub fn unbind(&self, bare: &str, conn_id: u64) {
         let mut map = self.shard(bare).write().expect("router lock");
         if let Some(list) = map.get_mut(bare) {
-            list.retain(|e| e.conn_id != conn_id);
+            list.retain(|e| {
+                let gone = e.conn_id == conn_id;
+                if gone && e.carbons {
+                    self.carbons.fetch_sub(1, Ordering::SeqCst);
+                }
+                !gone
+            });
             if list.is_empty() {
                 map.remove(bare);
             }
@@ -191,6 +218,80 @@ impl Router {
             }
         }
         out
+    }
+
+    /// Turns carbons (XEP-0280) on or off for the session `conn_id`; false
+    /// if it is not bound.
+    pub fn set_carbons(&self, bare: &str, conn_id: u64, on: bool) -> bool {
+        let mut map = self.shard(bare).write().expect("router lock");
+        let Some(e) = map
+            .get_mut(bare)
+            .and_then(|l| l.iter_mut().find(|e| e.conn_id == conn_id))
+        else {
+            return false;
+        };
+        if e.carbons != on {
+            e.carbons = on;
+            if on {
+                self.carbons.fetch_add(1, Ordering::SeqCst);
+            } else {
+                self.carbons.fetch_sub(1, Ordering::SeqCst);
+            }
+            self.changes.fetch_add(1, Ordering::SeqCst);
+        }
+        true
+    }
+
+    /// Whether any bound session has carbons enabled.
+    pub fn any_carbons(&self) -> bool {
+        self.carbons.load(Ordering::Relaxed) > 0
+    }
+
+    /// The available carbons-enabled sessions of `bare` other than
+    /// `except` (a conn id): (mailbox, resource).
+    pub fn carbon_sessions(&self, bare: &str, except: u64) -> Vec<(Mailbox, String)> {
+        let map = self.shard(bare).read().expect("router lock");
+        map.get(bare)
+            .map(|l| {
+                l.iter()
+                    .filter(|e| e.carbons && e.available && e.conn_id != except)
+                    .map(|e| (e.mailbox.clone(), e.resource.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Where a message to `bare` (or to `bare/resource`) goes, in one look
+    /// at the registry: the connected resource it names, or else the
+    /// sessions of RFC 6121 §8.5.2.1.1; with `carbons`, also the available
+    /// carbons-enabled sessions that do not get it, except `except` (a conn
+    /// id: the sender's own session, for a message to its own account).
+    pub fn message_route(
+        &self,
+        bare: &str,
+        resource: Option<&str>,
+        carbons: bool,
+        except: u64,
+    ) -> MessageRoute {
+        let map = self.shard(bare).read().expect("router lock");
+        let mut route = MessageRoute::default();
+        let Some(list) = map.get(bare) else {
+            return route;
+        };
+        let direct = resource.and_then(|r| list.iter().position(|e| e.resource == r));
+        let gets = |i: usize, e: &Entry| match direct {
+            Some(d) => d == i,
+            None => e.available && e.priority >= 0,
+        };
+        route.direct = direct.is_some();
+        for (i, e) in list.iter().enumerate() {
+            if gets(i, e) {
+                route.targets.push(e.mailbox.clone());
+            } else if carbons && e.carbons && e.available && e.conn_id != except {
+                route.copies.push((e.mailbox.clone(), e.resource.clone()));
+            }
+        }
+        route
     }
 
     /// Number of bound sessions.

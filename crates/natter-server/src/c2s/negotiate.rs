@@ -152,6 +152,7 @@ async fn open_stream(
         );
         f.extend_from_slice(b"<ver xmlns='urn:xmpp:features:rosterver'/>");
         f.extend_from_slice(b"<sm xmlns='urn:xmpp:sm:3'/>");
+        f.extend_from_slice(crate::modules::csi::FEATURE);
         f.extend_from_slice(shared.caps_element.as_bytes());
     }
     f.extend_from_slice(b"</stream:features>");

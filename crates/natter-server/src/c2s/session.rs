@@ -54,11 +54,16 @@ pub struct Session {
     pub pipeline: VecDeque<Plan>,
     /// Deletes of acknowledged queue entries not yet known to be committed.
     pub(super) deletes: Vec<Settling>,
+    /// The sender's other carbons-enabled sessions (XEP-0280), cached.
+    pub carbons: modules::carbons::Siblings,
+    /// While the client says it is inactive (XEP-0352): what waits for it.
+    pub csi: Option<Box<modules::csi::Held>>,
 }
 
 impl Session {
     /// Queues a stanza for this session's client.
     pub fn send(&mut self, bytes: &[u8]) {
+        modules::csi::release(self);
         crate::metrics::stanza_out(bytes);
         self.out.extend_from_slice(bytes);
         if let Some(sm) = &mut self.sm {
@@ -68,6 +73,13 @@ impl Session {
 
     /// Queues a shared stanza (from the mailbox) for this session's client.
     pub fn send_shared(&mut self, bytes: &Arc<[u8]>) {
+        modules::csi::release(self);
+        self.write_shared(bytes);
+    }
+
+    /// Queues a shared stanza as it is, ahead of anything held back for an
+    /// inactive client (XEP-0352): `send_shared` releases those first.
+    pub(crate) fn write_shared(&mut self, bytes: &Arc<[u8]>) {
         crate::metrics::stanza_out(bytes);
         self.out.extend_from_slice(bytes);
         if let Some(sm) = &mut self.sm {
@@ -88,6 +100,7 @@ impl Session {
         if !self.queued.insert(seq) {
             return false;
         }
+        modules::csi::release(self);
         crate::metrics::stanza_out(bytes);
         self.out.extend_from_slice(bytes);
         match &mut self.sm {
@@ -176,7 +189,11 @@ impl Session {
 
 pub(super) async fn handle_outbound(s: &mut Session, m: Outbound) -> Result<(), ConnError> {
     match m {
-        Outbound::Stanza(bytes) => s.send_shared(&bytes),
+        Outbound::Stanza(bytes) => {
+            if !modules::csi::hold(s, &bytes) {
+                s.send_shared(&bytes)
+            }
+        }
         Outbound::Queued { seq, bytes } => {
             s.send_queued(seq, &bytes);
         }

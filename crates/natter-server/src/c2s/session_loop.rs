@@ -82,6 +82,7 @@ pub fn start(shared: Arc<Shared>, conn: Conn, bound: Bound) -> Box<State> {
         available: false,
         priority: 0,
         presence: None,
+        carbons: false,
     };
     if let Some(old) = shared.router.bind(&bound.bare, entry) {
         old.mailbox.deliver(Outbound::Conflict);
@@ -108,6 +109,8 @@ pub fn start(shared: Arc<Shared>, conn: Conn, bound: Bound) -> Box<State> {
         flushed_upto: 0,
         pipeline: VecDeque::new(),
         deletes: Vec::new(),
+        carbons: Default::default(),
+        csi: None,
     };
     tracing::info!(jid = %s.full, peer = %conn.peer, "session bound");
     let mut reply = b"<iq type='result' id='".to_vec();
@@ -164,6 +167,7 @@ async fn step(st: &mut State) -> Next {
             if !st.s.pipeline.is_empty() {
                 flush_pipeline(&mut st.s).await;
             }
+            modules::csi::reset(&mut st.s);
             match resume(&mut st.s, req).await {
                 Ok(c) => {
                     st.conn = Some(c);
@@ -214,6 +218,7 @@ async fn step(st: &mut State) -> Next {
                 if !s.pipeline.is_empty() {
                     flush_pipeline(s).await;
                 }
+                modules::csi::reset(s);
                 *conn = None;
                 s.out.clear();
                 let secs = s.shared.config.c2s.resume_timeout_secs;
@@ -410,6 +415,10 @@ async fn drain_parser(s: &mut Session, conn: &mut Conn) -> Result<(), ConnError>
             Event::Stanza(st) if st.ns() == sm::NS => {
                 flush_pipeline(s).await;
                 handle_sm(s, &st).await?
+            }
+            Event::Stanza(st) if st.ns() == modules::csi::NS => {
+                // A nonza: not counted by XEP-0198.
+                modules::csi::from_client(s, &st)?
             }
             Event::Stanza(st) if st.name() == "message" && st.ns() == ns::CLIENT => {
                 check_from(s, &st)?;

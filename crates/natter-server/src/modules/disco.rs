@@ -21,6 +21,7 @@ pub const SERVER_FEATURES: &[&str] = &[
     ns::VERSION,
     ns::OFFLINE,
     super::queue::NS,
+    super::carbons::NS,
     ns::PING,
     ns::SID,
     ns::TIME,

@@ -2,7 +2,7 @@
 //! to a resource.
 
 use crate::c2s::session::Session;
-use crate::modules::{disco, last, queue, roster, vcard};
+use crate::modules::{carbons, disco, last, queue, roster, vcard};
 use crate::{ns, util};
 use natter_xml::{Element, Stanza};
 use std::sync::Arc;
@@ -191,6 +191,8 @@ async fn account_iq(
     match (name, ns_) {
         ("query", ns::ROSTER) if own => roster::handle(s, st, set).await,
         ("query", ns::ROSTER) => Reply::error("auth", "forbidden"),
+        (_, carbons::NS) if own => carbons::handle(s, name, set),
+        (_, carbons::NS) => carbons::not_yours(),
         ("vCard", ns::VCARD) => vcard::handle(s, st, owner, set).await,
         ("queued", queue::NS) if !set && !no_to => queue::handle(s, st, owner).await,
         ("query", ns::LAST) if !own && !set => last::of_contact(s, owner).await,

@@ -4,6 +4,7 @@
 //! The routing path never builds an XML tree: it reads the envelope, checks
 //! the direct children's names, and forwards the bytes with `from` stamped.
 
+use super::carbons;
 use crate::c2s::session::Session;
 use crate::router::{Mailbox, Outbound};
 use crate::{ns, util};
@@ -222,6 +223,20 @@ pub fn plan(s: &mut Session, st: Stanza) -> Plan {
         return Plan::Nothing; // the sender got jid-malformed / remote-server-not-found
     };
     let bounce = |cond: &str| Plan::Reply(util::bounce(&st, &s.full, &to, "cancel", cond, None));
+    if carbons::is_forged(&st) {
+        // Carbons come from the server only (XEP-0280 §11).
+        return match ty {
+            MsgType::Error => Plan::Nothing,
+            _ => Plan::Reply(util::bounce(
+                &st,
+                &s.full,
+                &to,
+                "cancel",
+                "not-allowed",
+                Some("only the server sends carbon copies (XEP-0280)"),
+            )),
+        };
+    }
     if target.node().is_none() {
         // Messages to the server itself: nothing here consumes them.
         return if matches!(ty, MsgType::Error | MsgType::Headline) {
@@ -236,15 +251,14 @@ pub fn plan(s: &mut Session, st: Stanza) -> Plan {
     let (bytes, stanza_id) = stamp(&st, &s.full, &bare);
     let queued = matches!(ty, MsgType::Normal | MsgType::Chat) && storable(&st);
     let seen = shared.router.changes();
-    // Full JID of a connected resource: that resource (RFC 6121 §8.5.3.1).
-    let direct = resource
-        .as_deref()
-        .and_then(|r| shared.router.session(&bare, r));
-    let to_resource = direct.is_some();
-    let targets = match direct {
-        Some(e) => vec![e.mailbox],
-        None => shared.router.message_targets(&bare),
-    };
+    // Full JID of a connected resource: that resource (RFC 6121 §8.5.3.1);
+    // and the carbons-enabled sessions that do not get it (XEP-0280).
+    let copied = shared.router.any_carbons() && carbons::eligible(&st);
+    let route = shared
+        .router
+        .message_route(&bare, resource.as_deref(), copied, s.conn_id);
+    let to_resource = route.direct;
+    let targets = route.targets;
     match ty {
         // Errors to a missing resource are dropped (RFC 6121 §8.5.3.2.2).
         MsgType::Error if resource.is_some() && !to_resource => return Plan::Nothing,
@@ -253,6 +267,10 @@ pub fn plan(s: &mut Session, st: Stanza) -> Plan {
         MsgType::Groupchat if !to_resource => return bounce("service-unavailable"),
         _ => {}
     }
+    if copied {
+        carbons::copy(s, &bare, &route.copies, st.stanza_type().as_deref(), &bytes);
+    }
+    let shared = &s.shared;
     // Handing a message on before the ones ahead of it in the pipeline
     // would reorder them: only when every one of those is already out.
     let in_order = s
@@ -363,6 +381,7 @@ fn stamp(st: &Stanza, from: &str, bare: &str) -> (Arc<[u8]>, String) {
             c.name == "stanza-id" && c.ns == ns::SID && c.attr(st, "by").as_deref() == Some(bare)
         })
         .map(|(i, _)| i)
+        .chain(carbons::private_children(st))
         .collect();
     let mut extra = Vec::new();
     let mut id = String::new();

@@ -1,5 +1,7 @@
 //! What the server does with stanzas, one module per protocol.
 
+pub mod carbons;
+pub mod csi;
 pub mod disco;
 pub mod iq;
 pub mod last;
