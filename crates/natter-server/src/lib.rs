@@ -18,7 +18,8 @@
 //! - `metrics`: process-wide counters and histograms, Prometheus text
 //! - `limits`: maximum connections and per-IP connection rate
 //! - `modules`: one module per protocol (message routing, presence,
-//!   subscriptions, roster, offline, disco, vCard, last activity)
+//!   subscriptions, roster, offline, disco, vCard, last activity, blocking,
+//!   private storage, last-seen privacy, account removal)
 //! - `auth_limit`: slowing down repeated authentication failures
 #![forbid(unsafe_code)]
 

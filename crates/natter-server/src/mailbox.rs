@@ -21,6 +21,8 @@ pub enum Outbound {
     Queued { seq: u64, bytes: Arc<[u8]> },
     /// Another session bound the same resource: end with `conflict`.
     Conflict,
+    /// The account was removed (XEP-0077): end with `not-authorized`.
+    AccountRemoved,
 }
 
 /// Something that ends or moves a session, taken before its stanzas.
@@ -105,7 +107,9 @@ impl Mailbox {
         if st.closed {
             return false;
         }
-        if st.items.len() >= self.inner.cap && !matches!(m, Outbound::Conflict) {
+        if st.items.len() >= self.inner.cap
+            && !matches!(m, Outbound::Conflict | Outbound::AccountRemoved)
+        {
             st.overflowed = true;
             st.wake();
             return false;
@@ -185,7 +189,7 @@ impl Mailbox {
         let (m, since) = self.lock().items.pop_front()?;
         let bytes = match &m {
             Outbound::Stanza(b) | Outbound::Queued { bytes: b, .. } => b,
-            Outbound::Conflict => return Some(m),
+            Outbound::Conflict | Outbound::AccountRemoved => return Some(m),
         };
         let kind = crate::metrics::kind_of(bytes);
         let metrics = &crate::metrics::METRICS;

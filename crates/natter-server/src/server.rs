@@ -37,6 +37,8 @@ pub struct Shared {
     pub resumable: Mutex<HashMap<String, (String, Mailbox)>>,
     /// The last offline queue depth computed for `/metrics`, and when.
     pub(crate) queue_depth: tokio::sync::Mutex<Option<(Instant, u64)>>,
+    /// Blocklists (XEP-0191) as the routing checks need them.
+    pub blocking: crate::modules::blocking::Blocklists,
 }
 
 /// A server bound to its ports, not yet serving.
@@ -71,6 +73,9 @@ impl Server {
         })
         .await
         .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
+        let blocking = crate::modules::blocking::Blocklists::load(&store)
+            .await
+            .context("reading the blocklists")?;
         let c2s = listen(config.listen.c2s, "c2s").await?;
         let c2s_tls = listen(config.listen.c2s_tls, "c2s_tls").await?;
         let http = listen(config.listen.http, "http").await?;
@@ -100,6 +105,7 @@ impl Server {
             _alive: alive,
             resumable: Mutex::new(HashMap::new()),
             queue_depth: tokio::sync::Mutex::new(None),
+            blocking,
         });
         Ok(Server {
             shared,

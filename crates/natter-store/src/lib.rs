@@ -349,4 +349,10 @@ impl Store {
     ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         dispatch!(self.kv_list(namespace, owner))
     }
+
+    /// Every owner with at least one entry in the namespace, sorted (for a
+    /// module that keeps an index of who uses it, built once at start).
+    pub async fn kv_owners(&self, namespace: &str) -> Result<Vec<String>, StoreError> {
+        dispatch!(self.kv_owners(namespace))
+    }
 }

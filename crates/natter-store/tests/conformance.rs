@@ -599,6 +599,32 @@ async fn kv_put_get_list_delete() {
 }
 
 #[tokio::test]
+async fn kv_owners_lists_each_owner_of_a_namespace_once() {
+    let (s, _g) = test_store().await;
+    assert!(s.kv_owners("ns").await.unwrap().is_empty());
+    s.kv_put("ns", "carol@x", "a", b"").await.unwrap();
+    s.kv_put("ns", "alice@x", "a", b"").await.unwrap();
+    s.kv_put("ns", "alice@x", "b", b"").await.unwrap();
+    s.kv_put("other", "bob@x", "a", b"").await.unwrap();
+    assert_eq!(
+        s.kv_owners("ns").await.unwrap(),
+        vec!["alice@x".to_string(), "carol@x".to_string()]
+    );
+    s.kv_delete("ns", "carol@x", "a").await.unwrap();
+    assert_eq!(
+        s.kv_owners("ns").await.unwrap(),
+        vec!["alice@x".to_string()]
+    );
+    s.create_account("alice@x", b"c").await.unwrap();
+    s.delete_account("alice@x").await.unwrap();
+    assert!(s.kv_owners("ns").await.unwrap().is_empty());
+    assert_eq!(
+        s.kv_owners("other").await.unwrap(),
+        vec!["bob@x".to_string()]
+    );
+}
+
+#[tokio::test]
 async fn failed_write_does_not_affect_batch_neighbours() {
     let (s, _g) = test_store().await;
     s.create_account("dup@x", b"c").await.unwrap();

@@ -53,6 +53,14 @@ pub async fn negotiate(shared: &Shared, conn: &mut Conn) -> Result<Negotiated, C
                         break;
                     }
                 }
+                ("iq", ns::CLIENT)
+                    if authenticated.is_none()
+                        && crate::modules::account::is_registration(&stanza) =>
+                {
+                    // In-band registration is not offered (XEP-0077).
+                    let refused = crate::modules::account::refuse_registration(&stanza);
+                    conn.send(&refused).await?;
+                }
                 ("iq", ns::CLIENT) if authenticated.is_some() => {
                     let bare = authenticated.clone().unwrap_or_default();
                     if let Some(bound) = bind_request(shared, conn, &stanza, bare).await? {

@@ -203,6 +203,13 @@ pub(super) async fn handle_outbound(s: &mut Session, m: Outbound) -> Result<(), 
                 Some("replaced by a new session".into()),
             ))
         }
+        Outbound::AccountRemoved => {
+            modules::account::session_removed(s);
+            return Err(ConnError::Stream(
+                "not-authorized",
+                Some("the account was removed".into()),
+            ));
+        }
     }
     Ok(())
 }

@@ -422,6 +422,8 @@ async fn drain_parser(s: &mut Session, conn: &mut Conn) -> Result<(), ConnError>
             }
             Event::Stanza(st) if st.name() == "message" && st.ns() == ns::CLIENT => {
                 check_from(s, &st)?;
+                // Loads blocklists the check needs (none in the steady state).
+                modules::blocking::prepare(s, &st).await;
                 let plan = modules::message::plan(s, st);
                 s.pipeline.push_back(plan);
                 advance(s).await;

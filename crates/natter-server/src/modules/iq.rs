@@ -2,7 +2,9 @@
 //! to a resource.
 
 use crate::c2s::session::Session;
-use crate::modules::{carbons, disco, last, queue, roster, vcard};
+use crate::modules::{
+    account, blocking, carbons, disco, last, last_seen, private, queue, roster, vcard,
+};
 use crate::{ns, util};
 use natter_xml::{Element, Stanza};
 use std::sync::Arc;
@@ -90,6 +92,17 @@ pub async fn from_client(s: &mut Session, st: &Stanza) {
             }
         },
     };
+    // Blocklists (XEP-0191) stand between accounts.
+    let peer = match &target {
+        Target::Account(o) => Some((o.clone(), o.clone())),
+        Target::Resource(b, r) => Some((b.clone(), format!("{b}/{r}"))),
+        Target::Server => None,
+    };
+    if let Some((bare, to)) = peer {
+        if blocking::refuse_iq(s, st, &to, &bare).await {
+            return;
+        }
+    }
     if let Target::Resource(bare, resource) = target {
         route_to_resource(s, st, &bare, &resource, is_request);
         return;
@@ -172,6 +185,7 @@ async fn server_iq(s: &mut Session, st: &Stanza, name: &str, ns_: &str, set: boo
             ))
         }
         ("query", ns::LAST, false) => last::server_uptime(s),
+        ("query", account::NS, _) => account::handle(s, st, true, set).await,
         ("session", ns::SESSION, true) => Reply::Result(None),
         _ => Reply::service_unavailable(),
     }
@@ -196,6 +210,13 @@ async fn account_iq(
         ("vCard", ns::VCARD) => vcard::handle(s, st, owner, set).await,
         ("queued", queue::NS) if !set && !no_to => queue::handle(s, st, owner).await,
         ("query", ns::LAST) if !own && !set => last::of_contact(s, owner).await,
+        ("blocklist" | "block" | "unblock", blocking::NS) if own => {
+            blocking::handle(s, st, name, set).await
+        }
+        ("blocklist" | "block" | "unblock", blocking::NS) => Reply::error("auth", "forbidden"),
+        ("query", private::NS) => private::handle(s, st, own, set).await,
+        ("visibility", last_seen::NS) => last_seen::handle(s, st, own, set).await,
+        ("query", account::NS) => account::handle(s, st, own, set).await,
         ("query", ns::DISCO_INFO) if !set && !no_to => disco::account_info(s, owner).await,
         ("query", ns::DISCO_ITEMS) if !set && !no_to => {
             Reply::Result(Some(Element::new("query", ns::DISCO_ITEMS)))

@@ -2,10 +2,8 @@
 //! last online.
 
 use super::iq::Reply;
-use super::roster::subscription_of;
 use crate::c2s::session::Session;
 use crate::{ns, util};
-use natter_store::Subscription;
 use natter_xml::Element;
 
 pub fn server_uptime(s: &Session) -> Reply {
@@ -15,7 +13,7 @@ pub fn server_uptime(s: &Session) -> Reply {
     ))
 }
 
-/// The contact's last logout, if the asker is subscribed to its presence.
+/// The contact's last logout, if its last-seen setting lets the asker see it.
 pub async fn of_contact(s: &Session, contact: &str) -> Reply {
     let store = &s.shared.store;
     match store.account_exists(contact).await {
@@ -23,9 +21,12 @@ pub async fn of_contact(s: &Session, contact: &str) -> Reply {
         Ok(false) => return Reply::service_unavailable(),
         Err(_) => return Reply::error("wait", "internal-server-error"),
     }
-    let sub = subscription_of(s, &s.bare, contact).await;
-    if !matches!(sub, Some(Subscription::To | Subscription::Both)) {
-        return Reply::error("auth", "forbidden");
+    // Who may see it is the contact's choice (`last_seen`); a blocked
+    // asker was refused before (`blocking::refuse_iq`).
+    match super::last_seen::allows(s, contact, &s.bare).await {
+        Ok(true) => {}
+        Ok(false) => return Reply::error("auth", "forbidden"),
+        Err(_) => return Reply::error("wait", "internal-server-error"),
     }
     if !s.shared.router.available(contact).is_empty() {
         return Reply::Result(Some(

@@ -246,6 +246,9 @@ pub fn plan(s: &mut Session, st: Stanza) -> Plan {
         };
     }
     let bare = target.to_bare().as_str().to_owned();
+    if let Some(refused) = super::blocking::refuse_message(s, &st, target.as_str(), &bare) {
+        return refused;
+    }
     let resource = target.resource().map(|r| r.as_str().to_owned());
     let shared = &s.shared;
     let (bytes, stanza_id) = stamp(&st, &s.full, &bare);

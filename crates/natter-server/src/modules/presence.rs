@@ -23,6 +23,11 @@ pub async fn from_client(s: &mut Session, st: &Stanza) {
         return;
     };
     let bare = target.to_bare().as_str().to_owned();
+    if target.node().is_some()
+        && super::blocking::refuse_presence(s, st, target.as_str(), &bare).await
+    {
+        return;
+    }
     if let Some(kind) = ty.as_deref().and_then(Kind::parse) {
         if target.node().is_some() {
             subscription::from_client(s, kind, &bare, st).await;
@@ -139,6 +144,9 @@ async fn available(s: &mut Session, st: &Stanza) {
     if initial {
         // Probes (RFC 6121 §4.3): the current presence of every contact we see.
         for contact in contacts(s, subscribed_to).await {
+            if !super::blocking::presence_allowed(s, &contact, &contact, &s.bare).await {
+                continue;
+            }
             for p in s
                 .shared
                 .router
@@ -168,6 +176,9 @@ async fn available(s: &mut Session, st: &Stanza) {
 /// Sends `bytes` to every subscriber and every own available resource.
 async fn broadcast(s: &mut Session, bytes: &Arc<[u8]>) {
     for contact in contacts(s, subscribed_from).await {
+        if !super::blocking::presence_allowed(s, &s.full, &s.bare, &contact).await {
+            continue;
+        }
         deliver_to_available(s, &contact, bytes);
     }
     let me = s.bare.clone();
@@ -191,6 +202,9 @@ pub async fn went_unavailable(s: &mut Session, st: Option<&Stanza>) {
     s.shared.router.set_presence(&s.bare, s.conn_id, None);
     if was_available {
         for contact in contacts(s, subscribed_from).await {
+            if !super::blocking::presence_allowed(s, &s.full, &s.bare, &contact).await {
+                continue;
+            }
             deliver_to_available(s, &contact, &bytes);
         }
         let me = s.bare.clone();

@@ -220,6 +220,12 @@ pub async fn to_contact(
             b
         }
     };
+    // Between accounts a blocklist stands between, only cancellations
+    // change anything, and they are not delivered (XEP-0191).
+    let hidden = !super::blocking::presence_allowed(s, from, from, to).await;
+    if hidden && matches!(kind, Kind::Subscribe | Kind::Subscribed) {
+        return;
+    }
     let Some(mut item) = load_item(s, to, from).await else {
         return;
     };
@@ -227,7 +233,7 @@ pub async fn to_contact(
     if effect.changed && save_and_push(s, to, &item).await.is_err() {
         return;
     }
-    if effect.deliver {
+    if effect.deliver && !hidden {
         let bytes: Arc<[u8]> = bytes.into();
         deliver_to_available(s, to, &bytes);
     }
@@ -284,10 +290,11 @@ pub fn send_unavailable(s: &mut Session, of: &str, to: &str) {
 
 /// Pending inbound requests of `owner`, redelivered on each initial presence.
 pub async fn pending_requests(s: &Session) -> Vec<Vec<u8>> {
+    let blocked = super::blocking::own_list(s).await;
     match s.shared.store.roster(&s.bare).await {
         Ok((_, items)) => items
             .into_iter()
-            .filter(|i| i.pending_in)
+            .filter(|i| i.pending_in && !blocked.blocks(&i.jid))
             .map(|i| {
                 i.pending_in_stanza.unwrap_or_else(|| {
                     let mut b = b"<presence type='subscribe' from='".to_vec();

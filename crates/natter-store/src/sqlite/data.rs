@@ -286,6 +286,19 @@ impl SqliteStore {
         })
         .await
     }
+
+    pub(crate) async fn kv_owners(&self, namespace: &str) -> Result<Vec<String>, StoreError> {
+        let ns = namespace.to_owned();
+        self.read(move |c| {
+            // The primary key (namespace, owner, key) serves this in order.
+            let mut st = c.prepare_cached(
+                "SELECT DISTINCT owner FROM kv WHERE namespace = ?1 ORDER BY owner",
+            )?;
+            let rows = st.query_map([&ns], |r| r.get(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
 }
 
 #[cfg(test)]
