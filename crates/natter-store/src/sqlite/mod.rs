@@ -8,6 +8,7 @@
 //!   5 s busy timeout so another process (`natterd user add`) can share the
 //!   file.
 
+mod archive;
 mod data;
 mod insert;
 mod migrations;
