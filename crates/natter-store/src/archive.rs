@@ -22,6 +22,9 @@ pub struct ArchiveEntry {
     pub stamp_unix_ms: u64,
     /// The serialized stanza (shared by the sender's and recipient's copy).
     pub stanza: Arc<[u8]>,
+    /// Stored only if `with`'s bare JID has an account too (the sender's
+    /// copy of a message to a local account that may not exist).
+    pub with_must_exist: bool,
 }
 
 /// Which part of an archive to return. Ids are archive ids; the range

@@ -36,6 +36,7 @@ fn entry(owner: &str, id: &str, with: &str, sender: &str, stamp: u64) -> Archive
         origin_id: format!("o-{id}"),
         stamp_unix_ms: stamp,
         stanza: Arc::from(format!("<message id='o-{id}'><body>{id}</body></message>").as_bytes()),
+        with_must_exist: false,
     }
 }
 
@@ -211,12 +212,20 @@ async fn append_skips_missing_accounts_and_repeated_ids() {
             entry("nobody@x", "z1", A, A, 1),
             entry(A, "m3", B, B, 1),
             entry(B, "m3", A, A, 1),
+            ArchiveEntry {
+                with_must_exist: true,
+                ..entry(A, "y1", "nobody@x/r", A, 1)
+            },
+            ArchiveEntry {
+                with_must_exist: true,
+                ..entry(A, "y2", "carol@x/r", A, 1)
+            },
         ])
         .await
         .unwrap();
-    assert_eq!(n, 1, "only bob's copy is new");
+    assert_eq!(n, 2, "only bob's copy and alice's to carol are new");
     assert_eq!(s.archive_count("nobody@x").await.unwrap(), 0);
-    assert_eq!(s.archive_count(A).await.unwrap(), 10);
+    assert_eq!(s.archive_count(A).await.unwrap(), 11);
     assert_eq!(s.archive_count(B).await.unwrap(), 1);
 }
 

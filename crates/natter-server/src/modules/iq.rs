@@ -2,7 +2,7 @@
 //! to a resource.
 
 use crate::c2s::session::Session;
-use crate::modules::{disco, last, queue, roster, vcard};
+use crate::modules::{disco, last, mam, queue, roster, vcard};
 use crate::{ns, util};
 use natter_xml::{Element, Stanza};
 use std::sync::Arc;
@@ -194,6 +194,8 @@ async fn account_iq(
         ("vCard", ns::VCARD) => vcard::handle(s, st, owner, set).await,
         ("queued", queue::NS) if !set && !no_to => queue::handle(s, st, owner).await,
         ("query", ns::LAST) if !own && !set => last::of_contact(s, owner).await,
+        // XEP-0313 message archive (query, prefs, metadata).
+        (_, mam::NS) => mam::handle(s, st, owner, name, set).await,
         ("query", ns::DISCO_INFO) if !set && !no_to => disco::account_info(s, owner).await,
         ("query", ns::DISCO_ITEMS) if !set && !no_to => {
             Reply::Result(Some(Element::new("query", ns::DISCO_ITEMS)))

@@ -273,6 +273,8 @@ pub fn plan(s: &mut Session, st: Stanza) -> Plan {
     let mut held = None;
     let mut early_to = Vec::new();
     let task = if queued {
+        // Archiving (XEP-0313) is decided here and queued after the insert.
+        let archiving = super::mam::prepare(s, &st, &bytes, &stanza_id, &bare, resource.as_deref());
         let msg = OfflineMessage {
             from: s.full.clone(),
             stanza_id,
@@ -291,6 +293,9 @@ pub fn plan(s: &mut Session, st: Stanza) -> Plan {
             std::time::Duration::ZERO
         };
         let (seq, commit) = shared.store.offline_push_if_account(&bare, msg, ack_wait);
+        if let Some(a) = archiving {
+            a.submit(&shared.store);
+        }
         if early {
             // Online recipients get it now, as queue entry `seq`: their ack
             // withdraws the insert if it comes within `ack_wait`, or removes

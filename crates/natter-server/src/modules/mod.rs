@@ -3,6 +3,7 @@
 pub mod disco;
 pub mod iq;
 pub mod last;
+pub mod mam;
 pub mod message;
 pub mod offline;
 pub mod presence;

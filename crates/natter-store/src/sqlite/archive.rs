@@ -136,6 +136,14 @@ fn append(c: &Connection, entries: &[ArchiveEntry]) -> Result<usize, StoreError>
             continue; // no such account
         };
         let (with_bare, with_res) = split_jid(&e.with);
+        if e.with_must_exist
+            && c.prepare_cached("SELECT 1 FROM accounts WHERE jid = ?1")?
+                .query_row([with_bare], |_| Ok(()))
+                .optional()?
+                .is_none()
+        {
+            continue;
+        }
         if !wanted(c, &e.owner, with_bare, prefs)? {
             continue;
         }
