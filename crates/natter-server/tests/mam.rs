@@ -755,3 +755,43 @@ async fn retention_expires_old_messages() {
     srv.stop().await;
     drop(dir);
 }
+
+/// Archiving does not weaken the queue's contract: a message the online
+/// recipient acknowledges within `ack_wait_ms` is still withdrawn (never
+/// written to the queue, the sender's ack does not wait the minute), and
+/// both archive copies are written anyway.
+#[tokio::test]
+async fn held_inserts_are_still_withdrawn_and_the_archive_written() {
+    const SM: &str = "urn:xmpp:sm:3";
+    async fn enable(c: &mut Client) {
+        c.send(format!("<enable xmlns='{SM}'/>")).await;
+        let e = c.expect("enabled", |s| s.name() == "enabled").await;
+        assert_eq!(e.name(), "enabled");
+        c.handled = 0;
+    }
+    let srv = two_users_with(|c| c.store.ack_wait_ms = 60_000).await;
+    let mut a = Client::online(srv.addr, "alice", "pw", "phone").await;
+    enable(&mut a).await;
+    let mut b = Client::online(srv.addr, "bob", "pw", "desk").await;
+    enable(&mut b).await;
+    let before = srv.store.stats();
+    for i in 0..5 {
+        a.send(format!(
+            "<message to='bob@localhost' type='chat' id='w{i}'><body>{i}</body></message>"
+        ))
+        .await;
+    }
+    b.expect("last", |s| s.id().as_deref() == Some("w4")).await;
+    b.send(format!("<a xmlns='{SM}' h='{}'/>", b.handled)).await;
+    let t = std::time::Instant::now();
+    a.send(format!("<r xmlns='{SM}'/>")).await;
+    let ack = a.expect("a", |s| s.name() == "a").await;
+    assert_eq!(ack.attr("h").as_deref(), Some("5"));
+    assert!(t.elapsed() < std::time::Duration::from_secs(30));
+    assert_eq!(srv.store.stats().withdrawn - before.withdrawn, 5);
+    assert_eq!(srv.store.offline_count("bob@localhost").await.unwrap(), 0);
+    let got = query(&mut b, "", "").await;
+    assert_eq!(got.bodies(), ["0", "1", "2", "3", "4"]);
+    assert_eq!(query(&mut a, "", "").await.ids(), got.ids());
+    srv.stop().await;
+}

@@ -37,7 +37,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let n = BATCH.min(count - i);
         let entries = (i..i + n)
             .map(|k| {
-                let (from, to) = if k % 2 == 0 { (owner, with) } else { (with, owner) };
+                let (from, to) = if k % 2 == 0 {
+                    (owner, with)
+                } else {
+                    (with, owner)
+                };
                 let id = format!("fill-{run}-{k}");
                 let stanza = format!(
                     "<message xmlns='jabber:client' from='{from}/bench' to='{to}' type='chat' \

@@ -84,7 +84,10 @@ pub async fn worker(a: &Mam, mut w: Worker) -> Result<()> {
                         }
                     }
                     if results != a.max {
-                        bail!("a query returned {results} results, not {}: is the archive filled?", a.max);
+                        bail!(
+                            "a query returned {results} results, not {}: is the archive filled?",
+                            a.max
+                        );
                     }
                     if i >= a.warmup {
                         hist.record(t0.elapsed().as_nanos() as u64);
@@ -92,7 +95,8 @@ pub async fn worker(a: &Mam, mut w: Worker) -> Result<()> {
                     per_query = results;
                 }
                 s.close(Duration::from_secs(5)).await;
-                w.ctl.send(json!({"hist": hist.to_json(), "results": per_query}));
+                w.ctl
+                    .send(json!({"hist": hist.to_json(), "results": per_query}));
             }
             _ => {
                 w.ctl.send(json!({}));
