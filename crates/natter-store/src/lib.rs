@@ -360,7 +360,9 @@ impl Store {
 
     /// Appends messages to their owners' archives. Queued for the writer at
     /// once (after every write asked for before it) and committed with the
-    /// writes around it, never in a transaction of its own; the future
+    /// writes around it, never in a transaction of its own: appends asked
+    /// for while one waits for the writer are written by the same job. The
+    /// future
     /// resolves after the commit to how many entries were stored. An entry
     /// is skipped when its owner has no account, when the owner's
     /// [`ArchivePrefs`] exclude its `with` (checked in the writer, not by
@@ -372,6 +374,15 @@ impl Store {
     ) -> impl std::future::Future<Output = Result<usize, StoreError>> + Send + 'static {
         match &self.0 {
             Inner::Sqlite(s) => s.archive_append(entries),
+        }
+    }
+
+    /// Archive entries asked for with [`archive_append`](Self::archive_append)
+    /// and not yet committed: how far the archive lags (callers may slow
+    /// down when it grows).
+    pub fn archive_backlog(&self) -> usize {
+        match &self.0 {
+            Inner::Sqlite(s) => s.archive_backlog(),
         }
     }
 

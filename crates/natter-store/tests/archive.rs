@@ -383,3 +383,32 @@ async fn barrier_waits_for_earlier_writes() {
         "a barrier commits nothing"
     );
 }
+
+#[tokio::test]
+async fn appends_asked_for_together_share_a_job() {
+    let (s, _g) = setup().await;
+    let before = s.stats();
+    let calls: Vec<_> = (0..500)
+        .map(|i| s.archive_append(vec![entry(B, &format!("g{i}"), A, A, 1)]))
+        .collect();
+    assert!(s.archive_backlog() > 0);
+    for c in calls {
+        assert_eq!(
+            c.await.unwrap(),
+            1,
+            "each caller hears about its own entries"
+        );
+    }
+    assert_eq!(s.archive_backlog(), 0);
+    assert_eq!(s.archive_count(B).await.unwrap(), 500);
+    let after = s.stats();
+    assert!(
+        after.writes - before.writes < 10,
+        "500 appends took {} writer jobs",
+        after.writes - before.writes
+    );
+    s.close().await.unwrap();
+    let late = s.archive_append(vec![entry(B, "late", A, A, 1)]);
+    assert_eq!(late.await, Err(StoreError::Closed));
+    assert_eq!(s.archive_backlog(), 0);
+}

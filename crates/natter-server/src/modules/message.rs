@@ -293,9 +293,8 @@ pub fn plan(s: &mut Session, st: Stanza) -> Plan {
             std::time::Duration::ZERO
         };
         let (seq, commit) = shared.store.offline_push_if_account(&bare, msg, ack_wait);
-        if let Some(a) = archiving {
-            a.submit(&shared.store);
-        }
+        // Only when the archive lags far behind: see mam::MAX_BACKLOG.
+        let archive_wait = archiving.and_then(|a| a.submit(&shared.store));
         if early {
             // Online recipients get it now, as queue entry `seq`: their ack
             // withdraws the insert if it comes within `ack_wait`, or removes
@@ -312,14 +311,18 @@ pub fn plan(s: &mut Session, st: Stanza) -> Plan {
             early_to = targets;
         }
         Commit::new(async move {
-            match commit.await {
+            let outcome = match commit.await {
                 Ok(Some(seq)) => Ok(Some(seq)),
                 Ok(None) => Err("service-unavailable"),
                 Err(e) => {
                     tracing::error!(error = %e, "queueing a message failed");
                     Err("internal-server-error")
                 }
+            };
+            if let Some(wait) = archive_wait {
+                wait.await;
             }
+            outcome
         })
     } else if shared.router.is_online(&bare) {
         // Not kept, and no session of the account takes it: dropped.

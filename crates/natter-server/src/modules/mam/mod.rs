@@ -22,13 +22,16 @@
 //!
 //! # Cost on the routing path
 //!
-//! No store read and no tree: a look at the parsed children, then one job
-//! queued in the store's writer right after the message's queue insert.
-//! It is committed with the writes around it (group commit); preferences
-//! and account checks run there, in the writer. The queue's contract is
-//! unchanged: a held queue insert is still withdrawn when the recipient
-//! acknowledges in time (the archive copy is written anyway), and the
-//! sender's acknowledgement never waits for the archive. A query first
+//! No store read and no tree: a look at the parsed children, then the
+//! entries handed to the store right after the message's queue insert,
+//! where every append waiting for the writer is written by one job
+//! (preferences and account checks run there, in the writer). The queue's
+//! contract is unchanged: a held queue insert is still withdrawn when the
+//! recipient acknowledges in time (the archive copy is written anyway),
+//! and the sender's acknowledgement does not wait for the archive, unless
+//! the archive lags by more than [`MAX_BACKLOG`] entries (then it waits
+//! for its message's archive write: backpressure, not unbounded memory).
+//! A query first
 //! waits for the writes queued before it ([`natter_store::Store::write_barrier`]),
 //! so a device sees every message routed before its query.
 //!
@@ -75,11 +78,23 @@ pub struct Archiving {
     retract: Option<(String, String, String)>,
 }
 
+/// Archive entries waiting for the writer past which a sender's
+/// acknowledgement also waits for its message's archive write: archiving
+/// then slows senders down instead of growing without bound.
+pub const MAX_BACKLOG: usize = 20_000;
+
 impl Archiving {
-    /// Queues the writes in the store's writer (not waited for: the
-    /// sender's acknowledgement depends on the queue, not the archive).
-    pub fn submit(self, store: &Store) {
-        drop(store.archive_append(self.entries));
+    /// Queues the writes in the store's writer. Not waited for (the
+    /// sender's acknowledgement depends on the queue, not the archive)
+    /// unless the archive lags by more than [`MAX_BACKLOG`] entries: then
+    /// the returned future is the append's commit, to wait for before the
+    /// acknowledgement.
+    pub fn submit(
+        self,
+        store: &Store,
+    ) -> Option<impl std::future::Future<Output = ()> + Send + Sync + 'static> {
+        let lagging = store.archive_backlog() > MAX_BACKLOG;
+        let append = store.archive_append(self.entries);
         if let Some((origin, sender, recipient)) = self.retract {
             let now = crate::util::now_unix_ms();
             drop(store.archive_retract(&sender, &recipient, &sender, &origin, now));
@@ -87,6 +102,15 @@ impl Archiving {
                 drop(store.archive_retract(&recipient, &sender, &sender, &origin, now));
             }
         }
+        if !lagging {
+            drop(append);
+            return None;
+        }
+        Some(async move {
+            if let Err(e) = append.await {
+                tracing::warn!(error = %e, "archiving a message failed");
+            }
+        })
     }
 }
 
