@@ -408,8 +408,11 @@ impl Store {
     }
 
     /// Deletes up to `max_rows` archived messages (of any owner) received
-    /// before `before_unix_ms`, oldest first; returns how many. Call it
-    /// again while it returns `max_rows`: each call is one short write.
+    /// before `before_unix_ms`, in arrival order from the oldest, stopping
+    /// at the first that is not that old; returns how many. Call it again
+    /// while it returns `max_rows`: each call is one short write. (An entry
+    /// appended with a time older than an entry appended before it is
+    /// deleted once that one is.)
     pub async fn archive_expire(
         &self,
         before_unix_ms: u64,

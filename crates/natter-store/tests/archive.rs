@@ -295,6 +295,13 @@ async fn expiry_deletes_old_rows_in_batches() {
         Some((("m4".into(), 1004), ("m9".into(), 1009)))
     );
     assert_eq!(s.archive_bounds(B).await.unwrap(), None);
+    // An entry stamped older than one that arrived before it goes with it.
+    s.archive_append(vec![entry(A, "late-old", B, B, 10)])
+        .await
+        .unwrap();
+    assert_eq!(s.archive_expire(1007, 100).await.unwrap(), 3, "m4, m5, m6");
+    assert_eq!(s.archive_expire(2000, 100).await.unwrap(), 4);
+    assert_eq!(s.archive_count(A).await.unwrap(), 0);
 }
 
 #[tokio::test]

@@ -375,7 +375,7 @@ fn stamp(st: &Stanza, from: &str, bare: &str) -> (Arc<[u8]>, String) {
     let mut extra = Vec::new();
     let mut id = String::new();
     if matches!(ty, MsgType::Normal | MsgType::Chat) {
-        id = util::random_id();
+        id = super::mam::stanza_id();
         extra.extend_from_slice(b"<stanza-id xmlns='urn:xmpp:sid:0' id='");
         extra.extend_from_slice(id.as_bytes());
         extra.extend_from_slice(b"' by='");

@@ -46,8 +46,10 @@ const POSITION_SQL: &str = "SELECT n FROM archive WHERE owner = ?1 AND id = ?2";
 const RETRACT_SQL: &str = "UPDATE archive SET stanza = x'', retracted_ms = ?4
      WHERE owner = ?1 AND origin_id = ?2 AND origin_id <> '' AND with_bare = ?3
        AND retracted_ms IS NULL AND (sender = ?5 OR (sender >= ?6 AND sender < ?7))";
-const EXPIRE_SQL: &str = "DELETE FROM archive WHERE n IN
-     (SELECT n FROM archive WHERE stamp_ms < ?1 ORDER BY stamp_ms LIMIT ?2)";
+/// The oldest entries of all archives, in arrival order.
+const OLDEST_ALL_SQL: &str = "SELECT n, stamp_ms FROM archive ORDER BY n LIMIT ?1";
+/// `NOT INDEXED`: a rowid range, never a skip-scan of an owner index.
+const EXPIRE_SQL: &str = "DELETE FROM archive NOT INDEXED WHERE n <= ?1";
 const OLDEST_SQL: &str = "SELECT id, stamp_ms FROM archive WHERE owner = ?1 ORDER BY n LIMIT 1";
 const NEWEST_SQL: &str =
     "SELECT id, stamp_ms FROM archive WHERE owner = ?1 ORDER BY n DESC LIMIT 1";
@@ -493,8 +495,29 @@ impl SqliteStore {
     ) -> Result<usize, StoreError> {
         let cutoff = to_i64(before_unix_ms, "timestamp")?;
         let max = i64::try_from(max_rows).unwrap_or(i64::MAX);
-        self.submit_single(move |c| Ok(c.prepare_cached(EXPIRE_SQL)?.execute([cutoff, max])?))
-            .await
+        self.submit_single(move |c| {
+            // The run of entries from the oldest that are all older than
+            // the cutoff: arrival order is time order, so this is every
+            // expired entry (one stamped older than an entry that arrived
+            // before it goes once that one has gone).
+            let mut last = None;
+            {
+                let mut st = c.prepare_cached(OLDEST_ALL_SQL)?;
+                let mut rows = st.query([max])?;
+                while let Some(r) = rows.next()? {
+                    let (n, stamp): (i64, i64) = (r.get(0)?, r.get(1)?);
+                    if stamp >= cutoff {
+                        break;
+                    }
+                    last = Some(n);
+                }
+            }
+            let Some(last) = last else {
+                return Ok(0);
+            };
+            Ok(c.prepare_cached(EXPIRE_SQL)?.execute([last])?)
+        })
+        .await
     }
 
     pub(crate) async fn archive_query(
@@ -703,8 +726,12 @@ mod tests {
             retract.contains("USING INDEX archive_owner_origin"),
             "{retract}"
         );
-        let expire = plan(c, EXPIRE_SQL, vec![5i64.into(), 10i64.into()]);
-        assert!(expire.contains("INDEX archive_stamp"), "{expire}");
+        let expire = plan(c, EXPIRE_SQL, vec![5i64.into()]);
+        assert!(expire.contains("USING INTEGER PRIMARY KEY"), "{expire}");
+        // Expiry reads the oldest entries in table order, never more than
+        // its batch (LIMIT).
+        let oldest = plan(c, OLDEST_ALL_SQL, vec![10i64.into()]);
+        assert_eq!(oldest, "SCAN archive", "{oldest}");
         for p in [&conv, &after, &pos, &retract, &expire] {
             assert!(!p.contains("SCAN archive"), "{p}");
         }

@@ -118,7 +118,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // XEP-0359 stanza-id). Each query is one index range: newest of one
     // conversation (owner, with_bare, n), newest or after an id overall
     // (owner, n), an id to its `n` (owner, id), a XEP-0424 retraction
-    // (owner, origin_id), expiry oldest first (stamp_ms).
+    // (owner, origin_id). Expiry walks `n` from the oldest (arrival order
+    // is time order), so the time needs no index of its own.
     r#"
     CREATE TABLE archive (
         n            INTEGER PRIMARY KEY,
@@ -136,7 +137,6 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX archive_owner_n ON archive (owner, n);
     CREATE INDEX archive_owner_with_n ON archive (owner, with_bare, n);
     CREATE INDEX archive_owner_origin ON archive (owner, origin_id) WHERE origin_id <> '';
-    CREATE INDEX archive_stamp ON archive (stamp_ms);
 
     CREATE TABLE archive_prefs (
         owner  TEXT PRIMARY KEY NOT NULL,
