@@ -345,16 +345,9 @@ fn open_writer(path: &Path, fsync: bool) -> Result<Connection, StoreError> {
     }
     conn.pragma_update(None, "synchronous", if fsync { "FULL" } else { "NORMAL" })?;
     conn.pragma_update(None, "foreign_keys", "OFF")?;
-    // The archive's indexes take inserts all over their b-trees: with
-    // SQLite's default 2 MiB of page cache the writer rereads index pages
-    // for nearly every row. Up to this much (allocated only as used).
-    conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
-
-/// The writer's page cache, as SQLite's `cache_size` (negative: KiB).
-const WRITER_CACHE_KIB: i64 = -65_536;
 
 fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(
