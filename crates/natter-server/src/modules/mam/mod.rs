@@ -269,7 +269,9 @@ mod tests {
         let ids: Vec<String> = (0..1000).map(|_| super::stanza_id()).collect();
         for id in &ids {
             assert_eq!(id.len(), 24, "{id}");
-            assert!(id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+            assert!(id
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
         }
         // The time half never goes down from one id to the next.
         assert!(ids.windows(2).all(|w| w[0][..12] <= w[1][..12]));
