@@ -1,14 +1,16 @@
 """Message archive (XEP-0313) with slixmpp's xep_0313 across several devices of
 one account: a device offline during a conversation catches up with one
 after-id query, nothing missing and nothing twice; deleting the account
-leaves no archive rows in the store."""
+leaves no archive rows in the store; retention deletes old messages."""
 
 import sqlite3
+import time
 
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
 
-from helpers import DEFAULT_PLUGINS, Events, connect, disconnect, make_client, run, session
+from helpers import (DEFAULT_PLUGINS, Events, Natterd, connect, disconnect, make_client, run,
+                     session)
 
 MAM = "urn:xmpp:mam:2"
 SID = "{urn:xmpp:sid:0}stanza-id"
@@ -139,3 +141,41 @@ def test_account_deletion_leaves_no_archive_rows(server, accounts):
                           (alice.jid,)).fetchone()[0]
             assert n == 0, f"{n} rows of {alice.jid} left in {table}"
     assert archive_rows(bob.jid) == 3, "bob's copies are bob's"
+
+
+def test_retention_deletes_old_messages(tmp_path):
+    """A natterd started on a store holding archived messages older than
+    the default 30 days of retention deletes them in the background;
+    slixmpp's query then sees only the recent one."""
+    srv = Natterd(tmp_path / "retention")
+    srv.write_config()
+    alice = srv.add_user("alice")  # creates and migrates the store
+    db = srv.data_dir / "data" / "natter.sqlite3"
+    now_ms = int(time.time() * 1000)
+    day = 86_400_000
+    with sqlite3.connect(db) as c:
+        for days, ident in ((40, "old-1"), (31, "old-2"), (1, "recent")):
+            c.execute(
+                "INSERT INTO archive (owner, id, with_bare, with_res, sender, origin_id,"
+                " stamp_ms, stanza) VALUES (?, ?, 'bob@localhost', 'r', 'bob@localhost/r',"
+                " '', ?, ?)",
+                (alice.jid, ident, now_ms - days * day,
+                 f"<message xmlns='jabber:client' from='bob@localhost/r' to='{alice.jid}'"
+                 f" type='chat'><body>{ident}</body></message>".encode()))
+    srv.start()
+    try:
+        async def main():
+            await srv.wait_log("archive: expired old messages", "deleted=2")
+            async with session(alice, srv, "A", plugins=PLUGINS) as a:
+                iq = a.make_iq_set()
+                iq["mam"]["queryid"] = "all"
+                got = []
+                a.register_handler(Callback(
+                    "mam-all", MatchXPath(f"{{jabber:client}}message/{{{MAM}}}result"),
+                    lambda m: got.append(m["mam_result"]["forwarded"]["stanza"]["body"])))
+                await iq.send(timeout=10)
+                assert got == ["recent"], got
+
+        run(main())
+    finally:
+        assert srv.stop() == 0, srv.log_tail()
