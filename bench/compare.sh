@@ -273,6 +273,10 @@ max_unacked = 1000
 
 [store]
 fsync = $fsync
+
+[archive]
+# issue 4 compares the servers with message archiving off in all three
+enabled = false
 EOF
     local t0=$SECONDS
     python3 "$HERE/accounts.py" natterd --count "$ACCOUNTS" --prefix "$BENCH_PREFIX" \

@@ -38,6 +38,8 @@ pub enum Cmd {
     Rate(Rate),
     /// K messages to an offline account, then the drain time when it logs in.
     Offline(Offline),
+    /// Archive (XEP-0313) query latency: the newest --max of one conversation, --queries times.
+    Mam(Mam),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -176,6 +178,21 @@ pub struct Offline {
     pub body_bytes: usize,
 }
 
+#[derive(Args, Debug, Clone)]
+pub struct Mam {
+    #[command(flatten)]
+    pub common: Common,
+    /// Measured queries (one after the other).
+    #[arg(long, default_value_t = 200)]
+    pub queries: usize,
+    /// Unmeasured queries first.
+    #[arg(long, default_value_t = 10)]
+    pub warmup: usize,
+    /// Results per query (RSM max): the newest this many.
+    #[arg(long, default_value_t = 50)]
+    pub max: usize,
+}
+
 impl Cmd {
     pub fn common(&self) -> &Common {
         match self {
@@ -184,6 +201,7 @@ impl Cmd {
             Cmd::Pairs(a) => &a.common,
             Cmd::Rate(a) => &a.common,
             Cmd::Offline(a) => &a.common,
+            Cmd::Mam(a) => &a.common,
         }
     }
 }

@@ -22,6 +22,7 @@ pub struct Config {
     pub http: Http,
     pub admin: Admin,
     pub limits: Limits,
+    pub archive: ArchiveSection,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -125,6 +126,27 @@ impl Default for StoreSection {
     }
 }
 
+/// The message archive (XEP-0313).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ArchiveSection {
+    /// Keep every 1:1 message in the sender's and the recipient's archive.
+    /// Off: nothing is archived, messages leave the server once delivered.
+    pub enabled: bool,
+    /// Archived messages older than this many days are deleted in the
+    /// background. 0: kept until the account is deleted.
+    pub retention_days: u32,
+}
+
+impl Default for ArchiveSection {
+    fn default() -> Self {
+        ArchiveSection {
+            enabled: true,
+            retention_days: 30,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -138,6 +160,7 @@ impl Default for Config {
             http: Http::default(),
             admin: Admin::default(),
             limits: Limits::default(),
+            archive: ArchiveSection::default(),
         }
     }
 }
@@ -270,6 +293,12 @@ impl Config {
                 return invalid("admin.token", "must be at least 16 characters");
             }
         }
+        if self.archive.retention_days > 36_500 {
+            return invalid(
+                "archive.retention_days",
+                "must be at most 36500 (0 keeps messages forever)",
+            );
+        }
         if let Err(e) = tracing_filter_ok(&self.log_level) {
             return invalid("log_level", &e);
         }
@@ -351,6 +380,10 @@ mod tests {
         assert!(e.to_string().contains("limits.max_connections"), "{e}");
         let e = Config::parse("[listen]\nadmin = \"nowhere\"\n").unwrap_err();
         assert!(e.to_string().contains("admin"), "{e}");
+        let e = Config::parse("[archive]\nretention_days = 100000\n").unwrap_err();
+        assert!(e.to_string().contains("archive.retention_days"), "{e}");
+        let e = Config::parse("[archive]\nenabled = 1\n").unwrap_err();
+        assert!(e.to_string().contains("enabled"), "{e}");
         let e = Config::parse("log_level = \"loud\"\n").unwrap_err();
         assert!(e.to_string().contains("log_level"), "{e}");
     }

@@ -21,13 +21,14 @@ pub const WEBSOCKET: usize = 2;
 /// Stanza kinds, as labels.
 pub const KINDS: [&str; 4] = ["message", "presence", "iq", "other"];
 /// Store operations timed, as labels.
-pub const STORE_OPS: [&str; 6] = [
+pub const STORE_OPS: [&str; 7] = [
     "credentials",
     "roster",
     "offline_fetch",
     "queue_find",
     "vcard",
     "accounts",
+    "archive_query",
 ];
 
 /// Histogram bucket upper bounds, in seconds.
@@ -94,7 +95,7 @@ pub struct Metrics {
     pub ws_closed_bad_frames: AtomicU64,
     /// Accepted (handed to the recipient's mailbox) → taken to be written.
     pub delivery: Histogram,
-    pub store: [Histogram; 6],
+    pub store: [Histogram; STORE_OPS.len()],
 }
 
 pub static METRICS: Metrics = Metrics {
@@ -107,7 +108,7 @@ pub static METRICS: Metrics = Metrics {
     stanzas_out: [const { AtomicU64::new(0) }; 4],
     ws_closed_bad_frames: AtomicU64::new(0),
     delivery: Histogram::new(),
-    store: [const { Histogram::new() }; 6],
+    store: [const { Histogram::new() }; STORE_OPS.len()],
 };
 
 /// The index of a transport label.

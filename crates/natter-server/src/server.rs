@@ -197,6 +197,12 @@ impl Server {
             admin,
             crate::http::Listener::Admin,
         )));
+        // XEP-0313 retention: stops when the shutdown flag is raised.
+        let expiry = tokio::spawn(crate::modules::mam::expiry_job(
+            shared.store.clone(),
+            shared.config.archive.clone(),
+            shared.shutdown.clone(),
+        ));
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -216,6 +222,7 @@ impl Server {
         for l in listeners {
             let _ = l.await;
         }
+        let _ = expiry.await;
         let store = shared.store.clone();
         drop(shared);
         // Every connection task holds a clone of `alive`; recv returns None

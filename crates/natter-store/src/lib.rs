@@ -33,20 +33,26 @@
 //! # Layout
 //!
 //! * `lib.rs` — this facade: [`Store`] dispatching to the backend.
-//! * `types.rs` — config and data types ([`RosterItem`], [`OfflineMessage`], …).
+//! * `types.rs` — config and data types ([`RosterItem`], [`OfflineMessage`], …);
+//!   `archive.rs` — the message archive's types ([`ArchiveEntry`], …).
 //! * `error.rs` — [`StoreError`].
 //! * `sqlite/mod.rs` — SQLite backend: open, read pool, write submission, close.
 //! * `sqlite/writer.rs` — the writer thread and group commit.
 //! * `sqlite/migrations.rs` — ordered schema migrations (`PRAGMA user_version`).
 //! * `sqlite/ops.rs` — account and roster SQL; `sqlite/data.rs` — offline,
-//!   vCard, last activity, key-value SQL; `sqlite/rows.rs` — row conversions.
+//!   vCard, last activity, key-value SQL; `sqlite/archive.rs` — message
+//!   archive SQL; `sqlite/rows.rs` — row conversions.
 //! * `tests/conformance.rs` — behaviour every backend must show;
 //!   `tests/durability.rs` — reopen, two handles on one file, group commit.
 
+mod archive;
 mod error;
 mod sqlite;
 mod types;
 
+pub use archive::{
+    ArchiveDefault, ArchiveEntry, ArchivePage, ArchivePrefs, ArchiveQuery, ArchivedMessage,
+};
 pub use error::StoreError;
 pub use types::{Backend, OfflineMessage, RosterItem, StoreConfig, StoreStats, Subscription};
 
@@ -136,7 +142,8 @@ impl Store {
     }
 
     /// Deletes the account and everything the user owns (roster, roster
-    /// version, offline messages, vCard, last activity, key-value entries),
+    /// version, offline messages, vCard, last activity, key-value entries,
+    /// message archive and archive preferences),
     /// atomically. [`StoreError::NotFound`] if there is no account. Other
     /// users' roster items pointing at `jid` are left to the caller.
     pub async fn delete_account(&self, jid: &str) -> Result<(), StoreError> {
@@ -354,5 +361,124 @@ impl Store {
     /// module that keeps an index of who uses it, built once at start).
     pub async fn kv_owners(&self, namespace: &str) -> Result<Vec<String>, StoreError> {
         dispatch!(self.kv_owners(namespace))
+    }
+
+    // ---- message archive (XEP-0313) -------------------------------------
+
+    /// Appends messages to their owners' archives. Queued for the writer at
+    /// once (after every write asked for before it) and committed with the
+    /// writes around it, never in a transaction of its own: appends asked
+    /// for while one waits for the writer are written by the same job. The
+    /// future
+    /// resolves after the commit to how many entries were stored. An entry
+    /// is skipped when its owner has no account, when the owner's
+    /// [`ArchivePrefs`] exclude its `with` (checked in the writer, not by
+    /// the caller), or when its id is already in the owner's archive.
+    /// Dropping the future does not cancel the write.
+    pub fn archive_append(
+        &self,
+        entries: Vec<ArchiveEntry>,
+    ) -> impl std::future::Future<Output = Result<usize, StoreError>> + Send + 'static {
+        match &self.0 {
+            Inner::Sqlite(s) => s.archive_append(entries),
+        }
+    }
+
+    /// Archive entries asked for with [`archive_append`](Self::archive_append)
+    /// and not yet committed: how far the archive lags (callers may slow
+    /// down when it grows).
+    pub fn archive_backlog(&self) -> usize {
+        match &self.0 {
+            Inner::Sqlite(s) => s.archive_backlog(),
+        }
+    }
+
+    /// XEP-0424: turns the message with this origin-id in `owner`'s
+    /// conversation with `with_bare`, sent by `sender_bare` (any resource),
+    /// into a tombstone: its stanza is erased and it is marked retracted at
+    /// `at_unix_ms`. Queued at once like [`archive_append`](Self::archive_append);
+    /// resolves to how many entries changed (0 if none matched, or it was
+    /// retracted already). An empty origin-id matches nothing.
+    pub fn archive_retract(
+        &self,
+        owner: &str,
+        with_bare: &str,
+        sender_bare: &str,
+        origin_id: &str,
+        at_unix_ms: u64,
+    ) -> impl std::future::Future<Output = Result<usize, StoreError>> + Send + 'static {
+        match &self.0 {
+            Inner::Sqlite(s) => {
+                s.archive_retract(owner, with_bare, sender_bare, origin_id, at_unix_ms)
+            }
+        }
+    }
+
+    /// Deletes up to `max_rows` archived messages (of any owner) received
+    /// before `before_unix_ms`, in arrival order from the oldest, stopping
+    /// at the first that is not that old; returns how many. Call it again
+    /// while it returns `max_rows`: each call is one short write. (An entry
+    /// appended with a time older than an entry appended before it is
+    /// deleted once that one is.)
+    pub async fn archive_expire(
+        &self,
+        before_unix_ms: u64,
+        max_rows: usize,
+    ) -> Result<usize, StoreError> {
+        dispatch!(self.archive_expire(before_unix_ms, max_rows))
+    }
+
+    /// The owner's archived messages matching `q`, oldest first, and
+    /// whether no further page follows in the paging direction.
+    /// [`StoreError::NotFound`] if `after_id` or `before_id` is not in the
+    /// owner's archive; [`StoreError::InvalidInput`] for more than 1000 ids.
+    pub async fn archive_query(
+        &self,
+        owner: &str,
+        q: ArchiveQuery,
+    ) -> Result<ArchivePage, StoreError> {
+        dispatch!(self.archive_query(owner, q))
+    }
+
+    /// The (id, Unix ms) of the owner's oldest and newest archived
+    /// messages; `None` if the archive is empty.
+    #[allow(clippy::type_complexity)]
+    pub async fn archive_bounds(
+        &self,
+        owner: &str,
+    ) -> Result<Option<((String, u64), (String, u64))>, StoreError> {
+        dispatch!(self.archive_bounds(owner))
+    }
+
+    /// How many messages the owner's archive holds (a count: for tests and
+    /// administration, not for every request).
+    pub async fn archive_count(&self, owner: &str) -> Result<u64, StoreError> {
+        dispatch!(self.archive_count(owner))
+    }
+
+    /// The owner's archiving preferences (the defaults if never set).
+    pub async fn archive_prefs(&self, owner: &str) -> Result<ArchivePrefs, StoreError> {
+        dispatch!(self.archive_prefs(owner))
+    }
+
+    /// Replaces the owner's archiving preferences.
+    /// [`StoreError::InvalidInput`] for an empty JID or one with a newline.
+    pub async fn set_archive_prefs(
+        &self,
+        owner: &str,
+        prefs: &ArchivePrefs,
+    ) -> Result<(), StoreError> {
+        dispatch!(self.set_archive_prefs(owner, prefs))
+    }
+
+    /// Resolves once every write asked for before it is committed (or
+    /// known not to be needed): a reader that then reads sees them. Costs
+    /// no transaction of its own.
+    pub fn write_barrier(
+        &self,
+    ) -> impl std::future::Future<Output = Result<(), StoreError>> + Send + 'static {
+        match &self.0 {
+            Inner::Sqlite(s) => s.write_barrier(),
+        }
     }
 }

@@ -4,6 +4,7 @@
 
 mod idle;
 mod login;
+mod mam;
 mod offline;
 mod traffic;
 
@@ -34,6 +35,7 @@ pub fn run(cmd: &Cmd, args: &[String]) -> Result<Option<String>> {
         Cmd::Pairs(a) => traffic::run_pairs(a, args)?,
         Cmd::Rate(a) => traffic::run_rate(a, args)?,
         Cmd::Offline(a) => offline::run(a, args)?,
+        Cmd::Mam(a) => mam::run(a, args)?,
     };
     Ok(Some(v.to_string()))
 }
@@ -46,6 +48,7 @@ pub async fn worker(cmd: &Cmd, w: Worker) -> Result<()> {
         Cmd::Pairs(a) => traffic::worker(&a.traffic, a.pairs, w).await,
         Cmd::Rate(a) => traffic::worker(&a.traffic, a.pairs, w).await,
         Cmd::Offline(a) => offline::worker(a, w).await,
+        Cmd::Mam(a) => mam::worker(a, w).await,
     }
 }
 

@@ -96,12 +96,11 @@ pub fn server_info(st: &Stanza) -> Reply {
 
 /// disco#info of an account: answered by the server on its behalf.
 pub async fn account_info(s: &Session, owner: &str) -> Reply {
+    let mut features = ACCOUNT_FEATURES.to_vec();
+    features.extend(super::mam::account_features(&s.shared.config.archive));
+    features.sort_unstable();
     match s.shared.store.account_exists(owner).await {
-        Ok(true) => Reply::Result(Some(info(
-            ("account", "registered", ""),
-            ACCOUNT_FEATURES,
-            None,
-        ))),
+        Ok(true) => Reply::Result(Some(info(("account", "registered", ""), &features, None))),
         Ok(false) => Reply::service_unavailable(),
         Err(_) => Reply::error("wait", "internal-server-error"),
     }

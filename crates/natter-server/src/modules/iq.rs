@@ -3,7 +3,7 @@
 
 use crate::c2s::session::Session;
 use crate::modules::{
-    account, blocking, carbons, disco, last, last_seen, private, queue, roster, vcard,
+    account, blocking, carbons, disco, last, last_seen, mam, private, queue, roster, vcard,
 };
 use crate::{ns, util};
 use natter_xml::{Element, Stanza};
@@ -217,6 +217,8 @@ async fn account_iq(
         ("query", private::NS) => private::handle(s, st, own, set).await,
         ("visibility", last_seen::NS) => last_seen::handle(s, st, own, set).await,
         ("query", account::NS) => account::handle(s, st, own, set).await,
+        // XEP-0313 message archive (query, prefs, metadata).
+        (_, mam::NS) => mam::handle(s, st, owner, name, set).await,
         ("query", ns::DISCO_INFO) if !set && !no_to => disco::account_info(s, owner).await,
         ("query", ns::DISCO_ITEMS) if !set && !no_to => {
             Reply::Result(Some(Element::new("query", ns::DISCO_ITEMS)))

@@ -294,6 +294,8 @@ pub fn plan(s: &mut Session, st: Stanza) -> Plan {
     let mut held = None;
     let mut early_to = Vec::new();
     let task = if queued {
+        // Archiving (XEP-0313) is decided here and queued after the insert.
+        let archiving = super::mam::prepare(s, &st, &bytes, &stanza_id, &bare, resource.as_deref());
         let msg = OfflineMessage {
             from: s.full.clone(),
             stanza_id,
@@ -312,6 +314,8 @@ pub fn plan(s: &mut Session, st: Stanza) -> Plan {
             std::time::Duration::ZERO
         };
         let (seq, commit) = shared.store.offline_push_if_account(&bare, msg, ack_wait);
+        // Only when the archive lags far behind: see mam::MAX_BACKLOG.
+        let archive_wait = archiving.and_then(|a| a.submit(&shared.store));
         if early {
             // Online recipients get it now, as queue entry `seq`: their ack
             // withdraws the insert if it comes within `ack_wait`, or removes
@@ -328,14 +332,18 @@ pub fn plan(s: &mut Session, st: Stanza) -> Plan {
             early_to = targets;
         }
         Commit::new(async move {
-            match commit.await {
+            let outcome = match commit.await {
                 Ok(Some(seq)) => Ok(Some(seq)),
                 Ok(None) => Err("service-unavailable"),
                 Err(e) => {
                     tracing::error!(error = %e, "queueing a message failed");
                     Err("internal-server-error")
                 }
+            };
+            if let Some(wait) = archive_wait {
+                wait.await;
             }
+            outcome
         })
     } else if shared.router.is_online(&bare) {
         // Not kept, and no session of the account takes it: dropped.
@@ -389,7 +397,7 @@ fn stamp(st: &Stanza, from: &str, bare: &str) -> (Arc<[u8]>, String) {
     let mut extra = Vec::new();
     let mut id = String::new();
     if matches!(ty, MsgType::Normal | MsgType::Chat) {
-        id = util::random_id();
+        id = super::mam::stanza_id();
         extra.extend_from_slice(b"<stanza-id xmlns='urn:xmpp:sid:0' id='");
         extra.extend_from_slice(id.as_bytes());
         extra.extend_from_slice(b"' by='");

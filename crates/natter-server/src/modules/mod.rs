@@ -8,6 +8,7 @@ pub mod disco;
 pub mod iq;
 pub mod last;
 pub mod last_seen;
+pub mod mam;
 pub mod message;
 pub mod offline;
 pub mod presence;

@@ -113,6 +113,38 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX offline_owner_seq ON offline (owner, seq);
     CREATE INDEX offline_owner_msg_id ON offline (owner, msg_id) WHERE msg_id <> '';
     "#,
+    // 4: the message archive (XEP-0313) and its preferences. `n` orders an
+    // archive (arrival order); `id` is the archive id clients see (the
+    // XEP-0359 stanza-id). Each query is one index range: newest of one
+    // conversation (owner, with_bare, n), newest or after an id overall
+    // (owner, n), an id to its `n` (owner, id), a XEP-0424 retraction
+    // (owner, origin_id). Expiry walks `n` from the oldest (arrival order
+    // is time order), so the time needs no index of its own.
+    r#"
+    CREATE TABLE archive (
+        n            INTEGER PRIMARY KEY,
+        owner        TEXT NOT NULL,
+        id           TEXT NOT NULL,
+        with_bare    TEXT NOT NULL,
+        with_res     TEXT NOT NULL,
+        sender       TEXT NOT NULL,
+        origin_id    TEXT NOT NULL,
+        stamp_ms     INTEGER NOT NULL,
+        retracted_ms INTEGER,
+        stanza       BLOB NOT NULL
+    );
+    CREATE UNIQUE INDEX archive_owner_id ON archive (owner, id);
+    CREATE INDEX archive_owner_n ON archive (owner, n);
+    CREATE INDEX archive_owner_with_n ON archive (owner, with_bare, n);
+    CREATE INDEX archive_owner_origin ON archive (owner, origin_id) WHERE origin_id <> '';
+
+    CREATE TABLE archive_prefs (
+        owner  TEXT PRIMARY KEY NOT NULL,
+        dflt   TEXT NOT NULL,
+        always TEXT NOT NULL,
+        never  TEXT NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build produces.

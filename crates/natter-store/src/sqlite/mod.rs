@@ -8,6 +8,7 @@
 //!   5 s busy timeout so another process (`natterd user add`) can share the
 //!   file.
 
+mod archive;
 mod data;
 mod insert;
 mod migrations;
@@ -52,6 +53,8 @@ struct Shared {
     next_seq: Mutex<Seqs>,
     /// Queue inserts not yet run, which a delete may still withdraw.
     waiting: Arc<insert::Waiting>,
+    /// Archive appends waiting for the writer's next archive job.
+    appends: Arc<archive::Appends>,
 }
 
 /// Seqs are handed out in memory. The stored counter `offline_seq` stays
@@ -123,6 +126,7 @@ impl SqliteStore {
                     ceiling: next_seq,
                 }),
                 waiting,
+                appends: Arc::new(archive::Appends::default()),
             }),
         })
     }

@@ -110,6 +110,8 @@ impl SqliteStore {
                 "DELETE FROM vcards WHERE owner = ?1",
                 "DELETE FROM last_activity WHERE owner = ?1",
                 "DELETE FROM kv WHERE owner = ?1",
+                "DELETE FROM archive WHERE owner = ?1",
+                "DELETE FROM archive_prefs WHERE owner = ?1",
             ] {
                 c.prepare_cached(sql)?.execute([&jid])?;
             }

@@ -100,7 +100,7 @@ impl<T, F> FnJob<T, F> {
 }
 
 /// Runs one cached transaction-control statement.
-fn control(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+pub(crate) fn control(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([])?;
     Ok(())
 }
