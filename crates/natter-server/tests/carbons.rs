@@ -171,6 +171,21 @@ async fn sent_copies_reach_the_other_enabled_devices_only() {
     assert_eq!(inner.attr("to"), Some("bob@localhost"));
     assert_eq!(inner.attr("id"), Some("m1"));
     assert_eq!(body(&inner), "hi bob");
+    // The sender's devices learn the id in the sender's archive (the same
+    // as in the recipient's, which bob got).
+    let sid = |m: &Element, by: &str| {
+        m.elements()
+            .find(|c| c.name == "stanza-id" && c.ns == "urn:xmpp:sid:0" && c.attr("by") == Some(by))
+            .and_then(|c| c.attr("id").map(str::to_owned))
+    };
+    let bobs = orig
+        .children()
+        .iter()
+        .find(|c| c.name == "stanza-id" && c.attr(&orig, "by").as_deref() == Some("bob@localhost"))
+        .and_then(|c| c.attr(&orig, "id").map(|i| i.into_owned()));
+    assert!(bobs.is_some());
+    assert_eq!(sid(&inner, "alice@localhost"), bobs);
+    assert_eq!(sid(&inner, "bob@localhost"), bobs);
     // A chat state is copied too (type chat); a normal message with a
     // body is; a headline and a normal message without a body are not.
     a1.send("<message to='bob@localhost' type='chat'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>").await;

@@ -107,8 +107,18 @@ impl Siblings {
 /// stamped) that session `s` sent to `to_bare`: `<received/>` to
 /// `received` (the recipient's carbons-enabled sessions that did not get
 /// it), `<sent/>` to the sender's other carbons-enabled sessions. A message
-/// to the sender's own account is copied once, as received.
-pub fn copy(s: &mut Session, to_bare: &str, received: &[Copied], ty: Option<&str>, bytes: &[u8]) {
+/// to the sender's own account is copied once, as received. A sent copy
+/// also carries the message's id in the sender's archive (`stanza_id`, the
+/// same as in the recipient's; XEP-0313 §5.1), so the sender's other
+/// devices can page the archive from it.
+pub fn copy(
+    s: &mut Session,
+    to_bare: &str,
+    received: &[Copied],
+    ty: Option<&str>,
+    bytes: &[u8],
+    stanza_id: &str,
+) {
     let router = &s.shared.router;
     if !router.any_carbons() {
         return;
@@ -119,9 +129,32 @@ pub fn copy(s: &mut Session, to_bare: &str, received: &[Copied], ty: Option<&str
     if to_bare == s.bare {
         return;
     }
-    for (mailbox, resource) in s.carbons.get(router, &s.bare, s.conn_id) {
-        mailbox.stanza(&wrap("sent", &s.bare, resource, ty, bytes));
+    let siblings = s.carbons.get(router, &s.bare, s.conn_id);
+    if siblings.is_empty() {
+        return;
     }
+    let sent = with_own_stanza_id(bytes, stanza_id, &s.bare);
+    for (mailbox, resource) in siblings {
+        mailbox.stanza(&wrap("sent", &s.bare, resource, ty, &sent));
+    }
+}
+
+/// The message with `<stanza-id id=ID by=BARE/>` added as its last child
+/// (the bytes as they are when there is no id or no children).
+fn with_own_stanza_id<'a>(bytes: &'a [u8], id: &str, bare: &str) -> std::borrow::Cow<'a, [u8]> {
+    const END: &[u8] = b"</message>";
+    if id.is_empty() || !bytes.ends_with(END) {
+        return bytes.into();
+    }
+    let mut out = Vec::with_capacity(bytes.len() + id.len() + bare.len() + 48);
+    out.extend_from_slice(&bytes[..bytes.len() - END.len()]);
+    out.extend_from_slice(b"<stanza-id xmlns='urn:xmpp:sid:0' id='");
+    natter_xml::escape_attr(id, &mut out);
+    out.extend_from_slice(b"' by='");
+    natter_xml::escape_attr(bare, &mut out);
+    out.extend_from_slice(b"'/>");
+    out.extend_from_slice(END);
+    out.into()
 }
 
 /// `<message from=bare to=bare/resource><KIND><forwarded>MESSAGE</forwarded></KIND></message>`.

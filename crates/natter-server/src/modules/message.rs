@@ -271,7 +271,14 @@ pub fn plan(s: &mut Session, st: Stanza) -> Plan {
         _ => {}
     }
     if copied {
-        carbons::copy(s, &bare, &route.copies, st.stanza_type().as_deref(), &bytes);
+        carbons::copy(
+            s,
+            &bare,
+            &route.copies,
+            st.stanza_type().as_deref(),
+            &bytes,
+            &stanza_id,
+        );
     }
     let shared = &s.shared;
     // Handing a message on before the ones ahead of it in the pipeline
