@@ -40,8 +40,10 @@
 //! * `sqlite/writer.rs` — the writer thread and group commit.
 //! * `sqlite/migrations.rs` — ordered schema migrations (`PRAGMA user_version`).
 //! * `sqlite/ops.rs` — account and roster SQL; `sqlite/data.rs` — offline,
-//!   vCard, last activity, key-value SQL; `sqlite/archive.rs` — message
-//!   archive SQL; `sqlite/rows.rs` — row conversions.
+//!   vCard, last activity, key-value SQL; `sqlite/archive/` — message
+//!   archive SQL (`append.rs`: appends gathered into writer jobs,
+//!   `query.rs`: queries, `mod.rs`: retraction, expiry, preferences);
+//!   `sqlite/rows.rs` — row conversions.
 //! * `tests/conformance.rs` — behaviour every backend must show;
 //!   `tests/durability.rs` — reopen, two handles on one file, group commit.
 
