@@ -225,3 +225,30 @@ async fn require_tls_refuses_auth_on_plain_tcp() {
     assert!(r.has_child("encryption-required", "urn:ietf:params:xml:ns:xmpp-sasl"));
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn too_many_failed_authentications_end_the_stream() {
+    let (srv, mut a, mut b) = setup().await;
+    let mut m = Client::connect(srv.addr).await;
+    m.open().await;
+    // Features first; then failed attempts, each answered with <failure/>.
+    m.expect("features", |s| s.name() == "features").await;
+    let attempts = natter_server::c2s::negotiate::MAX_AUTH_ATTEMPTS;
+    for i in 1..=attempts {
+        m.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='NO-SUCH-MECH'/>")
+            .await;
+        let f = m.expect("failure", |s| s.name() == "failure").await;
+        assert_eq!(
+            f.children().first().map(|c| c.name.as_str()),
+            Some("invalid-mechanism"),
+            "attempt {i}"
+        );
+    }
+    // The last one's failure is followed by policy-violation (RFC 6120 §6.4.5).
+    assert_eq!(m.stream_error().await.as_deref(), Some("policy-violation"));
+    // A new connection may try again, and others are not disturbed.
+    let mut m = Client::connect(srv.addr).await;
+    assert!(m.auth("mallory", "pw", "SCRAM-SHA-1").await);
+    still_chatting(&mut a, &mut b, 1).await;
+    srv.stop().await;
+}

@@ -28,9 +28,15 @@ pub enum Negotiated {
     Resumed,
 }
 
+/// Failed SASL attempts one connection may make; the last one's failure is
+/// followed by the stream error `policy-violation` (RFC 6120 §6.4.5 asks
+/// for at least 2 and at most 5 retries).
+pub const MAX_AUTH_ATTEMPTS: u32 = 5;
+
 /// Runs the negotiation until a resource is requested or a session resumed.
 pub async fn negotiate(shared: &Shared, conn: &mut Conn) -> Result<Negotiated, ConnError> {
     let mut authenticated: Option<String> = None; // bare JID
+    let mut failed_attempts = 0;
     loop {
         open_stream(shared, conn, authenticated.is_some()).await?;
         loop {
@@ -51,6 +57,17 @@ pub async fn negotiate(shared: &Shared, conn: &mut Conn) -> Result<Negotiated, C
                         authenticated = Some(bare);
                         conn.restart_stream();
                         break;
+                    }
+                    failed_attempts += 1;
+                    if failed_attempts >= MAX_AUTH_ATTEMPTS {
+                        // RFC 6120 §6.4.5: a bounded number of retries,
+                        // then the stream ends.
+                        return Err(ConnError::Stream(
+                            "policy-violation",
+                            Some(format!(
+                                "{MAX_AUTH_ATTEMPTS} failed authentication attempts on one connection"
+                            )),
+                        ));
                     }
                 }
                 ("iq", ns::CLIENT)
