@@ -64,27 +64,19 @@ impl Session {
     /// Queues a stanza for this session's client.
     pub fn send(&mut self, bytes: &[u8]) {
         modules::csi::release(self);
-        crate::metrics::stanza_out(bytes);
-        self.out.extend_from_slice(bytes);
-        if let Some(sm) = &mut self.sm {
-            sm.sent(Arc::from(bytes), None);
-        }
+        self.write(&Arc::from(bytes), None);
     }
 
     /// Queues a shared stanza (from the mailbox) for this session's client.
     pub fn send_shared(&mut self, bytes: &Arc<[u8]>) {
         modules::csi::release(self);
-        self.write_shared(bytes);
+        self.write(bytes, None);
     }
 
     /// Queues a shared stanza as it is, ahead of anything held back for an
     /// inactive client (XEP-0352): `send_shared` releases those first.
     pub(crate) fn write_shared(&mut self, bytes: &Arc<[u8]>) {
-        crate::metrics::stanza_out(bytes);
-        self.out.extend_from_slice(bytes);
-        if let Some(sm) = &mut self.sm {
-            sm.sent(bytes.clone(), None);
-        }
+        self.write(bytes, None);
     }
 
     /// Queues a message that is entry `seq` of this account's durable queue;
@@ -101,13 +93,20 @@ impl Session {
             return false;
         }
         modules::csi::release(self);
+        self.write(bytes, Some(seq));
+        true
+    }
+
+    /// Appends a stanza to the output and records it: with stream
+    /// management as unacknowledged, without it (a queue entry) as written.
+    fn write(&mut self, bytes: &Arc<[u8]>, seq: Option<u64>) {
         crate::metrics::stanza_out(bytes);
         self.out.extend_from_slice(bytes);
-        match &mut self.sm {
-            Some(sm) => sm.sent(bytes.clone(), Some(seq)),
-            None => self.written.push(seq),
+        match (&mut self.sm, seq) {
+            (Some(sm), _) => sm.sent(bytes.clone(), seq),
+            (None, Some(seq)) => self.written.push(seq),
+            (None, None) => {}
         }
-        true
     }
 
     /// Queues stream-level bytes (not a stanza: not counted by XEP-0198).
