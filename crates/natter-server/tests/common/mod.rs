@@ -15,6 +15,7 @@ use tokio::sync::oneshot;
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 
 pub mod http;
+pub mod mam;
 pub mod ws;
 
 pub struct TestServer {
