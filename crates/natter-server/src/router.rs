@@ -27,6 +27,8 @@ pub struct Entry {
     pub presence: Option<Arc<[u8]>>,
     /// Has enabled carbons (XEP-0280).
     pub carbons: bool,
+    /// Its entity capabilities (XEP-0115), once known.
+    pub caps: Option<Arc<crate::modules::caps::Features>>,
 }
 
 /// Where one message goes (`Router::message_route`).
@@ -240,6 +242,42 @@ impl Router {
             self.changes.fetch_add(1, Ordering::SeqCst);
         }
         true
+    }
+
+    /// Records the session's entity capabilities (XEP-0115); false if it is
+    /// not bound.
+    pub fn set_caps(
+        &self,
+        bare: &str,
+        conn_id: u64,
+        caps: Option<Arc<crate::modules::caps::Features>>,
+    ) -> bool {
+        let mut map = self.shard(bare).write().expect("router lock");
+        match map
+            .get_mut(bare)
+            .and_then(|l| l.iter_mut().find(|e| e.conn_id == conn_id))
+        {
+            Some(e) => {
+                e.caps = caps;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The available sessions of `bare` whose capabilities ask for
+    /// notifications of PEP node `node` (XEP-0163 `NODE+notify`):
+    /// (mailbox, resource).
+    pub fn interested(&self, bare: &str, node: &str) -> Vec<(Mailbox, String)> {
+        let map = self.shard(bare).read().expect("router lock");
+        map.get(bare)
+            .map(|l| {
+                l.iter()
+                    .filter(|e| e.available && e.caps.as_ref().is_some_and(|c| c.notify(node)))
+                    .map(|e| (e.mailbox.clone(), e.resource.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Whether any bound session has carbons enabled.

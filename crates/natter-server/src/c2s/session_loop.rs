@@ -83,6 +83,7 @@ pub fn start(shared: Arc<Shared>, conn: Conn, bound: Bound) -> Box<State> {
         priority: 0,
         presence: None,
         carbons: false,
+        caps: None,
     };
     if let Some(old) = shared.router.bind(&bound.bare, entry) {
         old.mailbox.deliver(Outbound::Conflict);
