@@ -12,6 +12,7 @@ pub mod last_seen;
 pub mod mam;
 pub mod message;
 pub mod offline;
+pub mod pep;
 pub mod presence;
 pub mod private;
 pub mod queue;
