@@ -1,6 +1,10 @@
 //! Entity capabilities of clients (XEP-0115): what each session said it
 //! supports, as the features of its disco#info. PEP (XEP-0163) reads the
 //! `NODE+notify` features from here to know who wants which notifications.
+//!
+//! - `verify`: the verification string and the checks of XEP-0115 §5
+
+pub mod verify;
 
 /// The disco#info features of one client, sorted and deduplicated. Shared
 /// (`Arc`) by every session that announced the same verification string.
