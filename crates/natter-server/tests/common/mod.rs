@@ -16,6 +16,7 @@ pub const TIMEOUT: Duration = Duration::from_secs(10);
 
 pub mod http;
 pub mod mam;
+pub mod pep;
 pub mod ws;
 
 pub struct TestServer {
