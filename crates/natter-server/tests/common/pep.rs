@@ -278,3 +278,56 @@ pub async fn server(users: &[&str]) -> TestServer {
     }
     srv
 }
+
+/// Sends an IQ (with id `id`) and returns what came before its answer,
+/// and the answer.
+pub async fn iq_collect(c: &mut Client, id: &str, iq: &str) -> (Vec<Stanza>, Stanza) {
+    c.send(iq).await;
+    let mut before = Vec::new();
+    loop {
+        let s = c.stanza().await;
+        let answer = matches!(s.stanza_type().as_deref(), Some("result" | "error"));
+        if s.name() == "iq" && s.id().as_deref() == Some(id) && answer {
+            return (before, s);
+        }
+        before.push(s);
+    }
+}
+
+/// A chat message from `from` to `to` with body `marker`: whatever `from`
+/// caused for `to` before it arrives first.
+pub async fn send_marker(from: &mut Client, to: &str, marker: &str) {
+    from.send(format!(
+        "<message to='{to}' type='chat' id='{marker}'><body>{marker}</body></message>"
+    ))
+    .await;
+}
+
+/// Reads until a stanza satisfies `pred`; returns what came before it.
+pub async fn until(c: &mut Client, pred: impl Fn(&Stanza) -> bool) -> Vec<Stanza> {
+    let mut before = Vec::new();
+    loop {
+        let s = c.stanza().await;
+        if pred(&s) {
+            return before;
+        }
+        before.push(s);
+    }
+}
+
+/// Reads until the message with body `marker`; returns what came before.
+pub async fn until_marker(c: &mut Client, marker: &str) -> Vec<Stanza> {
+    let body = format!("<body>{marker}</body>");
+    until(c, |s| s.name() == "message" && text(s).contains(&body)).await
+}
+
+/// Reads until a PEP notification of `node` arrives; returns its bytes.
+pub async fn next_notification(c: &mut Client, node: &str) -> String {
+    let s = c
+        .expect("a notification", |s| {
+            !notifications(std::slice::from_ref(s)).is_empty()
+                && notifications(std::slice::from_ref(s))[0].1 == node
+        })
+        .await;
+    text(&s)
+}
