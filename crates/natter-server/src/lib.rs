@@ -19,7 +19,8 @@
 //! - `limits`: maximum connections and per-IP connection rate
 //! - `modules`: one module per protocol (message routing, presence,
 //!   subscriptions, roster, offline, disco, vCard, last activity, blocking,
-//!   private storage, last-seen privacy, account removal)
+//!   private storage, last-seen privacy, account removal, clients' entity
+//!   capabilities)
 //! - `auth_limit`: slowing down repeated authentication failures
 #![forbid(unsafe_code)]
 

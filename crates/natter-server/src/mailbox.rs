@@ -23,6 +23,9 @@ pub enum Outbound {
     Conflict,
     /// The account was removed (XEP-0077): end with `not-authorized`.
     AccountRemoved,
+    /// The capabilities (XEP-0115) the session waits for were answered by
+    /// another session, or that query failed: look again.
+    Caps(Arc<crate::modules::caps::Key>),
 }
 
 /// Something that ends or moves a session, taken before its stanzas.
@@ -189,7 +192,7 @@ impl Mailbox {
         let (m, since) = self.lock().items.pop_front()?;
         let bytes = match &m {
             Outbound::Stanza(b) | Outbound::Queued { bytes: b, .. } => b,
-            Outbound::Conflict | Outbound::AccountRemoved => return Some(m),
+            Outbound::Conflict | Outbound::AccountRemoved | Outbound::Caps(_) => return Some(m),
         };
         let kind = crate::metrics::kind_of(bytes);
         let metrics = &crate::metrics::METRICS;

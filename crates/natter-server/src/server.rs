@@ -39,6 +39,8 @@ pub struct Shared {
     pub(crate) queue_depth: tokio::sync::Mutex<Option<(Instant, u64)>>,
     /// Blocklists (XEP-0191) as the routing checks need them.
     pub blocking: crate::modules::blocking::Blocklists,
+    /// Clients' entity capabilities (XEP-0115) known server-wide.
+    pub caps: Arc<crate::modules::caps::Cache>,
 }
 
 /// A server bound to its ports, not yet serving.
@@ -106,6 +108,7 @@ impl Server {
             resumable: Mutex::new(HashMap::new()),
             queue_depth: tokio::sync::Mutex::new(None),
             blocking,
+            caps: Default::default(),
         });
         Ok(Server {
             shared,

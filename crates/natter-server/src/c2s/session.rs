@@ -58,6 +58,8 @@ pub struct Session {
     pub carbons: modules::carbons::Siblings,
     /// While the client says it is inactive (XEP-0352): what waits for it.
     pub csi: Option<Box<modules::csi::Held>>,
+    /// Its entity capabilities (XEP-0115), once its client sent `<c/>`.
+    pub caps: Option<Box<modules::caps::SessionCaps>>,
 }
 
 impl Session {
@@ -202,6 +204,7 @@ pub(super) async fn handle_outbound(s: &mut Session, m: Outbound) -> Result<(), 
                 Some("replaced by a new session".into()),
             ))
         }
+        Outbound::Caps(key) => modules::caps::look_again(s, &key).await,
         Outbound::AccountRemoved => {
             modules::account::session_removed(s);
             return Err(ConnError::Stream(
@@ -302,4 +305,5 @@ pub(super) async fn end(s: &mut Session) {
             modules::presence::went_unavailable(s, None).await;
         }
     }
+    modules::caps::forget(s);
 }

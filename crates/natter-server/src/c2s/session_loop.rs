@@ -112,6 +112,7 @@ pub fn start(shared: Arc<Shared>, conn: Conn, bound: Bound) -> Box<State> {
         deletes: Vec::new(),
         carbons: Default::default(),
         csi: None,
+        caps: None,
     };
     tracing::info!(jid = %s.full, peer = %conn.peer, "session bound");
     let mut reply = b"<iq type='result' id='".to_vec();

@@ -3,7 +3,8 @@
 //! under `/api/`, which always needs `Authorization: Bearer TOKEN`.
 //!
 //! - `GET /api/counts`: sessions, connections, accounts, uptime
-//! - `GET /api/sessions`: every bound session
+//! - `GET /api/sessions`: every bound session (with its XEP-0115 features
+//!   count and the PEP nodes it wants notifications of, once known)
 //! - `POST /api/kick` `{"jid": "user@domain[/resource]"}`: ends those sessions
 //! - `POST /api/message` `{"to": "JID" (optional: everyone online), "body": "…"}`:
 //!   a headline message from the server to online sessions
@@ -185,6 +186,12 @@ fn sessions(shared: &Shared) -> Response<Body> {
                 "jid": format!("{bare}/{}", e.resource),
                 "available": e.available,
                 "priority": e.priority,
+                // XEP-0115: what it supports, once known, and the PEP
+                // nodes it wants notifications of.
+                "caps": e.caps.as_ref().map(|c| j!({
+                    "features": c.iter().count(),
+                    "notify": c.notify_nodes().collect::<Vec<_>>(),
+                })),
             })
         })
         .collect();

@@ -3,7 +3,8 @@
 
 use crate::c2s::session::Session;
 use crate::modules::{
-    account, blocking, carbons, disco, last, last_seen, mam, pep, private, queue, roster, vcard,
+    account, blocking, caps, carbons, disco, last, last_seen, mam, pep, private, queue, roster,
+    vcard,
 };
 use crate::{ns, util};
 use natter_xml::{Element, Stanza};
@@ -112,7 +113,12 @@ pub async fn from_client(s: &mut Session, st: &Stanza) {
         return;
     }
     if !is_request {
-        return; // results and errors to the server or an account end here
+        // Answers to the server's own queries (XEP-0115 disco#info); other
+        // results and errors to the server or an account end here.
+        if matches!(target, Target::Server) || to_attr.is_none() {
+            caps::answer(s, st, &id).await;
+        }
+        return;
     }
     let Some(payload) = st.children().first() else {
         let e = util::iq_error_bytes(

@@ -171,6 +171,7 @@ async fn available(s: &mut Session, st: &Stanza) {
         }
         offline::flush(s).await;
     }
+    super::caps::presence(s, st).await;
 }
 
 /// Sends `bytes` to every subscriber and every own available resource.
@@ -199,6 +200,7 @@ pub async fn went_unavailable(s: &mut Session, st: Option<&Stanza>) {
     };
     let was_available = s.available;
     s.available = false;
+    super::caps::forget(s);
     s.shared.router.set_presence(&s.bare, s.conn_id, None);
     if was_available {
         for contact in contacts(s, subscribed_from).await {

@@ -1,6 +1,18 @@
 //! Entity capabilities of clients (XEP-0115): what each session said it
 //! supports, as the features of its disco#info. PEP (XEP-0163) reads the
 //! `NODE+notify` features from here to know who wants which notifications.
+//!
+//! - `query`: a session's `<c/>`, the disco#info queries to its client,
+//!   their answers, its router entry's features
+//! - `cache`: verified strings server-wide, and the queries under way
+//! - `verify`: the verification string and the checks of XEP-0115 §5
+
+mod cache;
+mod query;
+pub mod verify;
+
+pub use cache::{Cache, Key};
+pub use query::{answer, forget, look_again, presence, SessionCaps};
 
 /// The disco#info features of one client, sorted and deduplicated. Shared
 /// (`Arc`) by every session that announced the same verification string.
