@@ -5,8 +5,9 @@
 //! OMEMO in `pep_omemo.rs`.
 
 mod common;
-use common::pep::*;
+mod pep_helpers;
 use common::*;
+use pep_helpers::*;
 
 #[tokio::test]
 async fn publish_and_read_items() {

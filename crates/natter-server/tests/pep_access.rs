@@ -3,9 +3,10 @@
 //! blocked entities (XEP-0191), who get nothing.
 
 mod common;
-use common::pep::*;
+mod pep_helpers;
 use common::*;
 use natter_store::Subscription;
+use pep_helpers::*;
 
 const DISCO_ITEMS: &str = "http://jabber.org/protocol/disco#items";
 const DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";

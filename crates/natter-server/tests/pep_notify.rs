@@ -6,9 +6,10 @@
 //! owner that does arrive, never with a wait.
 
 mod common;
-use common::pep::*;
+mod pep_helpers;
 use common::*;
 use natter_store::Subscription;
+use pep_helpers::*;
 
 const PUBSUB_NS: &str = PUBSUB;
 
@@ -258,8 +259,17 @@ async fn last_items_when_capabilities_become_known() {
         t.contains("<delay xmlns='urn:xmpp:delay' from='alice@localhost' stamp='"),
         "{t}"
     );
-    // New capabilities: only the nodes asked for now and not before.
-    let got = announce_caps(&mut b, &[NICK, "white", "quiet", "open"]).await;
+    // Bob's second session announces more: it had none, it gets all the
+    // nodes it asks for.
+    let more = [NICK, "white", "quiet", "open"];
+    let mut b2 = Client::login(srv.addr, "bob", "pw", "b2").await;
+    let got = announce(&mut b2, "bob-more", &more, true).await;
+    let mut nodes: Vec<String> = notifications(&got).into_iter().map(|(_, n, _)| n).collect();
+    nodes.sort_unstable();
+    assert_eq!(nodes, [NICK, "open"]);
+    // The first session changes to those (known) capabilities: only the
+    // node asked for now and not before.
+    let got = announce(&mut b, "bob-more", &more, false).await;
     let nodes: Vec<String> = notifications(&got).into_iter().map(|(_, n, _)| n).collect();
     assert_eq!(nodes, ["open"]);
     // The owner's own other session gets its own last items, all of them
@@ -287,7 +297,7 @@ async fn a_blocked_contact_gets_no_notifications() {
     publish_ok(&mut a, NICK, Some("current"), &nick("secret")).await;
     // Unblocking sends bob alice's presence again: the marker.
     assert_ok(&a.iq("b2", &block("b2", "unblock")).await);
-    let before = until(&mut b, |s| {
+    let (before, _) = until(&mut b, |s| {
         s.name() == "presence"
             && s.from().as_deref() == Some("alice@localhost/a")
             && s.stanza_type().is_none()

@@ -6,9 +6,10 @@
 //! by a contact and by a stranger.
 
 mod common;
-use common::pep::*;
+mod pep_helpers;
 use common::*;
 use natter_store::Subscription;
+use pep_helpers::*;
 
 const AXOLOTL: &str = "eu.siacs.conversations.axolotl";
 const DEVICELIST: &str = "eu.siacs.conversations.axolotl.devicelist";

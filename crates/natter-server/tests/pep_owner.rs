@@ -3,8 +3,9 @@
 //! service, and account removal.
 
 mod common;
-use common::pep::*;
+mod pep_helpers;
 use common::*;
+use pep_helpers::*;
 
 #[tokio::test]
 async fn configure_get_set_and_errors() {

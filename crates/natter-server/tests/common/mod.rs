@@ -16,7 +16,6 @@ pub const TIMEOUT: Duration = Duration::from_secs(10);
 
 pub mod http;
 pub mod mam;
-pub mod pep;
 pub mod ws;
 
 pub struct TestServer {

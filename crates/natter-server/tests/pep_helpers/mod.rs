@@ -1,8 +1,10 @@
-//! Helpers for the PEP (XEP-0163) tests: requests, forms, errors, roster
-//! relations set up in the store, and entity capabilities (XEP-0115) that
-//! ask for notifications.
+//! Helpers for the PEP (XEP-0163) tests, `pep*.rs` (apart from `common/`,
+//! which natterd's tests share): requests, forms, errors, roster relations
+//! set up in the store, and entity capabilities (XEP-0115) that ask for
+//! notifications.
+#![allow(dead_code)]
 
-use super::{text, Client, TestServer};
+use crate::common::{text, Client, TestServer};
 use base64::Engine;
 use natter_store::{RosterItem, Subscription};
 use natter_xml::Stanza;
@@ -221,8 +223,16 @@ pub fn notifications(stanzas: &[Stanza]) -> Vec<(String, String, String)> {
 /// returns what the server sent meanwhile and up to a later ping result
 /// (the last items, among others). Sends available presence.
 pub async fn announce_caps(c: &mut Client, nodes: &[&str]) -> Vec<Stanza> {
-    let mut features: Vec<String> =
-        vec![DISCO_INFO.to_owned(), format!("urn:natter:test:{}", c.jid)];
+    let tag = c.jid.clone();
+    announce(c, &tag, nodes, true).await
+}
+
+/// Announces the capabilities of `nodes` plus the feature
+/// `urn:natter:test:TAG`: when `asked`, answers the server's query (the
+/// first client with these features), otherwise expects the server to know
+/// them already. Returns what the server sent up to a later ping result.
+pub async fn announce(c: &mut Client, tag: &str, nodes: &[&str], asked: bool) -> Vec<Stanza> {
+    let mut features: Vec<String> = vec![DISCO_INFO.to_owned(), format!("urn:natter:test:{tag}")];
     features.extend(nodes.iter().map(|n| format!("{n}+notify")));
     features.sort_unstable();
     let mut s = String::from("client/phone//Test<");
@@ -236,17 +246,15 @@ pub async fn announce_caps(c: &mut Client, nodes: &[&str]) -> Vec<Stanza> {
         "<presence><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='{node}' ver='{ver}'/></presence>"
     ))
     .await;
-    let mut seen = Vec::new();
-    let query = loop {
-        let st = c.stanza().await;
-        if st.name() == "iq"
-            && st.stanza_type().as_deref() == Some("get")
-            && st.has_child("query", DISCO_INFO)
-        {
-            break st;
-        }
-        seen.push(st);
-    };
+    if !asked {
+        let seen = sync(c).await;
+        assert!(
+            !seen.iter().any(is_disco_query),
+            "known capabilities were asked for"
+        );
+        return seen;
+    }
+    let (mut seen, query) = until(c, is_disco_query).await;
     let id = query.id().unwrap().into_owned();
     let from = query.from().unwrap_or_default().into_owned();
     let mut inner = String::from("<identity category='client' type='phone' name='Test'/>");
@@ -259,6 +267,12 @@ pub async fn announce_caps(c: &mut Client, nodes: &[&str]) -> Vec<Stanza> {
     .await;
     seen.extend(sync(c).await);
     seen
+}
+
+fn is_disco_query(s: &Stanza) -> bool {
+    s.name() == "iq"
+        && s.stanza_type().as_deref() == Some("get")
+        && s.has_child("query", DISCO_INFO)
 }
 
 pub const NICK: &str = "http://jabber.org/protocol/nick";
@@ -303,13 +317,14 @@ pub async fn send_marker(from: &mut Client, to: &str, marker: &str) {
     .await;
 }
 
-/// Reads until a stanza satisfies `pred`; returns what came before it.
-pub async fn until(c: &mut Client, pred: impl Fn(&Stanza) -> bool) -> Vec<Stanza> {
+/// Reads until a stanza satisfies `pred`; returns what came before it,
+/// and it.
+pub async fn until(c: &mut Client, pred: impl Fn(&Stanza) -> bool) -> (Vec<Stanza>, Stanza) {
     let mut before = Vec::new();
     loop {
         let s = c.stanza().await;
         if pred(&s) {
-            return before;
+            return (before, s);
         }
         before.push(s);
     }
@@ -318,7 +333,9 @@ pub async fn until(c: &mut Client, pred: impl Fn(&Stanza) -> bool) -> Vec<Stanza
 /// Reads until the message with body `marker`; returns what came before.
 pub async fn until_marker(c: &mut Client, marker: &str) -> Vec<Stanza> {
     let body = format!("<body>{marker}</body>");
-    until(c, |s| s.name() == "message" && text(s).contains(&body)).await
+    until(c, |s| s.name() == "message" && text(s).contains(&body))
+        .await
+        .0
 }
 
 /// Reads until a PEP notification of `node` arrives; returns its bytes.
