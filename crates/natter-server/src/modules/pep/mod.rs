@@ -19,8 +19,9 @@
 //! up to [`MAX_NODE_BYTES`] and item ids up to [`MAX_ITEM_ID_BYTES`]
 //! (`not-acceptable`); a payload is bounded by the stanza size limit.
 //!
-//! Layout: `config.rs` — node configuration, defaults, the
-//! node_config/publish-options forms (`form.rs`: data form fields);
+//! Layout: `config.rs` — node configuration, defaults, its form;
+//! `settings.rs` — what a node_config or publish-options form asks for
+//! (`form.rs`: data form fields);
 //! `access.rs` — who may read; `publish.rs` — publish and retract;
 //! `items.rs` — reading items; `owner.rs` — create, configure, default,
 //! delete, purge; `notify.rs` — notifications and last items;
@@ -36,15 +37,16 @@ mod items;
 mod notify;
 mod owner;
 mod publish;
+mod settings;
 
 pub use access::Relation;
-pub use config::{AccessModel, MaxItems, NodeConfig, SendLast, Settings};
-pub use config::{NODE_CONFIG, PUBLISH_OPTIONS};
+pub use config::{AccessModel, MaxItems, NodeConfig, SendLast, NODE_CONFIG, PUBLISH_OPTIONS};
 pub use discovery::{node_info, FEATURES, IDENTITY};
 pub use error::PepError;
 pub use items::read as read_items;
 pub use owner::{configure_node, delete_node};
 pub use publish::{publish_item, retract_item};
+pub use settings::{Setting, Settings};
 
 use super::iq::Reply;
 use crate::c2s::session::Session;

@@ -3,9 +3,10 @@
 //! session's own account; [`super::handle`] refuses others with
 //! `forbidden`.
 
-use super::config::{NodeConfig, Settings, NODE_CONFIG};
+use super::config::{NodeConfig, NODE_CONFIG};
 use super::error::PepError;
 use super::notify::{self, Event};
+use super::settings::Settings;
 use super::{check_node_name, form, MAX_NODES, NS, NS_OWNER};
 use crate::c2s::session::Session;
 use natter_store::{PepCreated, StoreError};

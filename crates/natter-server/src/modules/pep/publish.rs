@@ -1,9 +1,10 @@
 //! Publishing and retracting items (XEP-0060 §7.1–7.2) on the session's
 //! own account, with publish-options (§7.1.5) and automatic node creation.
 
-use super::config::{NodeConfig, Settings, PUBLISH_OPTIONS};
+use super::config::{NodeConfig, PUBLISH_OPTIONS};
 use super::error::PepError;
 use super::notify::{self, Event};
+use super::settings::Settings;
 use super::{check_node_name, form, MAX_ITEM_ID_BYTES, MAX_NODES, NS};
 use crate::c2s::session::Session;
 use crate::util;
