@@ -24,9 +24,13 @@ pub enum Setting {
     DeliverPayloads(bool),
     DeliverNotifications(bool),
     Headline(bool),
-    /// `pubsub#publish_model`: only `publishers` (the owner) is offered,
-    /// so it changes nothing.
-    PublishersOnly,
+    /// A field whose only offered value is how PEP always behaves, so it
+    /// changes nothing: `pubsub#publish_model` = publishers (the owner),
+    /// `pubsub#itemreply` (the owner is the publisher),
+    /// `pubsub#presence_based_delivery` = true (notifications go to
+    /// available sessions), `pubsub#purge_offline` = false,
+    /// `pubsub#notify_sub` = false (no explicit subscriptions).
+    Fixed(&'static str),
     Title(String),
     Description(String),
     PayloadType(String),
@@ -47,7 +51,7 @@ impl Setting {
             Setting::DeliverPayloads(_) => "pubsub#deliver_payloads",
             Setting::DeliverNotifications(_) => "pubsub#deliver_notifications",
             Setting::Headline(_) => "pubsub#notification_type",
-            Setting::PublishersOnly => "pubsub#publish_model",
+            Setting::Fixed(var) => var,
             Setting::Title(_) => "pubsub#title",
             Setting::Description(_) => "pubsub#description",
             Setting::PayloadType(_) => "pubsub#type",
@@ -67,7 +71,7 @@ impl Setting {
             Setting::DeliverPayloads(v) => c.deliver_payloads = v,
             Setting::DeliverNotifications(v) => c.deliver_notifications = v,
             Setting::Headline(v) => c.headline = v,
-            Setting::PublishersOnly => {}
+            Setting::Fixed(_) => {}
             Setting::Title(v) => c.title = v,
             Setting::Description(v) => c.description = v,
             Setting::PayloadType(v) => c.payload_type = v,
@@ -156,6 +160,16 @@ fn boolean(f: &Field) -> Result<bool, PepError> {
     }
 }
 
+/// A boolean field PEP fixes at `value`.
+fn fixed(f: &Field, var: &'static str, value: bool) -> Result<Setting, PepError> {
+    if boolean(f)? != value {
+        return Err(PepError::NotAcceptable(format!(
+            "{var} is always {value} here"
+        )));
+    }
+    Ok(Setting::Fixed(var))
+}
+
 fn choice<T: Copy>(f: &Field, table: &[(&str, T)]) -> Result<T, PepError> {
     let v = f.one()?;
     table
@@ -194,8 +208,15 @@ pub(super) fn parse_field(f: &Field) -> Result<Option<Setting>, PepError> {
         "pubsub#notification_type" => Setting::Headline(choice(f, NOTIFICATION_TYPES)?),
         "pubsub#publish_model" => {
             choice(f, &[("publishers", ())])?;
-            Setting::PublishersOnly
+            Setting::Fixed("pubsub#publish_model")
         }
+        "pubsub#itemreply" => {
+            choice(f, &[("owner", ()), ("publisher", ())])?;
+            Setting::Fixed("pubsub#itemreply")
+        }
+        "pubsub#presence_based_delivery" => fixed(f, "pubsub#presence_based_delivery", true)?,
+        "pubsub#purge_offline" => fixed(f, "pubsub#purge_offline", false)?,
+        "pubsub#notify_sub" => fixed(f, "pubsub#notify_sub", false)?,
         "pubsub#title" => Setting::Title(f.text()),
         "pubsub#description" => Setting::Description(f.text()),
         "pubsub#type" => Setting::PayloadType(f.text()),
@@ -245,6 +266,20 @@ mod tests {
             ..c.clone()
         };
         assert_eq!(s.unmet_by(&n), None);
+        // Fields fixed at PEP's behaviour are met by any node.
+        let x = submitted(
+            PUBLISH_OPTIONS,
+            &[
+                ("pubsub#publish_model", &["publishers"]),
+                ("pubsub#purge_offline", &["false"]),
+                ("pubsub#presence_based_delivery", &["true"]),
+                ("pubsub#itemreply", &["owner"]),
+                ("pubsub#notify_sub", &["0"]),
+            ],
+        );
+        let s = Settings::parse(&x, PUBLISH_OPTIONS, unknown).unwrap();
+        assert_eq!(s.unmet_by(&d), None);
+        assert_eq!(s.applied_to(&d), d);
     }
 
     #[test]
@@ -276,6 +311,11 @@ mod tests {
             (&[("pubsub#persist_items", &["yes"])], "bad-request"),
             (&[("pubsub#access_model", &["authorize"])], "not-acceptable"),
             (&[("pubsub#publish_model", &["open"])], "not-acceptable"),
+            (&[("pubsub#purge_offline", &["1"])], "not-acceptable"),
+            (
+                &[("pubsub#presence_based_delivery", &["0"])],
+                "not-acceptable",
+            ),
             (&[("pubsub#frobnicate", &["1"])], "not-acceptable"),
         ];
         for (fields, cond) in cases {
