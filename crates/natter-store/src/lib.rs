@@ -1,13 +1,14 @@
 //! natter's storage: accounts, rosters, the offline queue, vCards, last
-//! activity and a generic key-value space, behind one narrow async
-//! interface, [`Store`].
+//! activity, the message archive, PEP nodes and a generic key-value space,
+//! behind one narrow async interface, [`Store`].
 //!
 //! # Model
 //!
 //! * Users are bare JID strings (`"alice@localhost"`), normalised by the
 //!   caller; the store compares them byte for byte.
-//! * Credentials, vCards, stanzas and key-value values are opaque bytes.
-//! * Per-user data (roster, offline, vCard, last activity, key-value) does
+//! * Credentials, vCards, stanzas, PEP node configurations and payloads
+//!   and key-value values are opaque bytes.
+//! * Per-user data (roster, offline, vCard, last activity, key-value, PEP) does
 //!   not require the account to exist; [`Store::delete_account`] removes
 //!   all of it.
 //!
@@ -39,6 +40,8 @@
 //! * `sqlite/mod.rs` — SQLite backend: open, read pool, write submission, close.
 //! * `sqlite/writer.rs` — the writer thread and group commit.
 //! * `sqlite/migrations.rs` — ordered schema migrations (`PRAGMA user_version`).
+//! * `pep.rs` — personal eventing (XEP-0163): PEP nodes and items, their
+//!   types and calls; `sqlite/pep.rs` — their SQL.
 //! * `sqlite/ops.rs` — account and roster SQL; `sqlite/data.rs` — offline,
 //!   vCard, last activity, key-value SQL; `sqlite/archive/` — message
 //!   archive SQL (`append.rs`: appends gathered into writer jobs,
@@ -49,6 +52,7 @@
 
 mod archive;
 mod error;
+mod pep;
 mod sqlite;
 mod types;
 
@@ -56,6 +60,7 @@ pub use archive::{
     ArchiveDefault, ArchiveEntry, ArchivePage, ArchivePrefs, ArchiveQuery, ArchivedMessage,
 };
 pub use error::StoreError;
+pub use pep::{PepCreated, PepItem, PepLastItem, PepNewNode, PepNode, PepPublished};
 pub use types::{Backend, OfflineMessage, RosterItem, StoreConfig, StoreStats, Subscription};
 
 use sqlite::SqliteStore;
@@ -145,7 +150,7 @@ impl Store {
 
     /// Deletes the account and everything the user owns (roster, roster
     /// version, offline messages, vCard, last activity, key-value entries,
-    /// message archive and archive preferences),
+    /// message archive and archive preferences, PEP nodes and items),
     /// atomically. [`StoreError::NotFound`] if there is no account. Other
     /// users' roster items pointing at `jid` are left to the caller.
     pub async fn delete_account(&self, jid: &str) -> Result<(), StoreError> {
@@ -173,6 +178,16 @@ impl Store {
         contact: &str,
     ) -> Result<Option<RosterItem>, StoreError> {
         dispatch!(self.roster_item(owner, contact))
+    }
+
+    /// The row about `contact` in the roster of each of `owners` that has
+    /// one, with its groups, in one read: (owner, row), sorted by owner.
+    pub async fn roster_items_of(
+        &self,
+        owners: &[String],
+        contact: &str,
+    ) -> Result<Vec<(String, RosterItem)>, StoreError> {
+        dispatch!(self.roster_items_of(owners, contact))
     }
 
     /// Inserts or replaces the row for `item.jid` and returns the owner's

@@ -94,13 +94,26 @@ pub fn server_info(st: &Stanza) -> Reply {
     Reply::Result(Some(info(IDENTITY, SERVER_FEATURES, node)))
 }
 
-/// disco#info of an account: answered by the server on its behalf.
-pub async fn account_info(s: &Session, owner: &str) -> Reply {
+/// disco#info of an account, answered by the server on its behalf: the
+/// account with its PEP service (XEP-0163), or one of its PEP nodes.
+pub async fn account_info(s: &Session, st: &Stanza, owner: &str) -> Reply {
+    if let Some(node) = st.children().first().and_then(|c| c.attr(st, "node")) {
+        return super::pep::node_info(s, owner, &node).await;
+    }
     let mut features = ACCOUNT_FEATURES.to_vec();
     features.extend(super::mam::account_features(&s.shared.config.archive));
+    features.extend(super::pep::FEATURES);
     features.sort_unstable();
     match s.shared.store.account_exists(owner).await {
-        Ok(true) => Reply::Result(Some(info(("account", "registered", ""), &features, None))),
+        Ok(true) => {
+            let mut q = info(("account", "registered", ""), &features, None);
+            let (category, ty) = super::pep::IDENTITY;
+            let pep = Element::new("identity", ns::DISCO_INFO)
+                .with_attr("category", category)
+                .with_attr("type", ty);
+            q.children.insert(1, natter_xml::Node::Element(pep));
+            Reply::Result(Some(q))
+        }
         Ok(false) => Reply::service_unavailable(),
         Err(_) => Reply::error("wait", "internal-server-error"),
     }

@@ -3,7 +3,8 @@
 
 use crate::c2s::session::Session;
 use crate::modules::{
-    account, blocking, caps, carbons, disco, last, last_seen, mam, private, queue, roster, vcard,
+    account, blocking, caps, carbons, disco, last, last_seen, mam, pep, private, queue, roster,
+    vcard,
 };
 use crate::{ns, util};
 use natter_xml::{Element, Stanza};
@@ -23,6 +24,10 @@ enum Target {
 pub enum Reply {
     Result(Option<Element>),
     Error(&'static str, &'static str, Option<String>),
+    /// An error with an application-specific condition besides the
+    /// defined one (RFC 6120 §8.3.4), e.g. XEP-0060's
+    /// `<precondition-not-met/>`: (type, condition, text, app condition).
+    Detailed(&'static str, &'static str, Option<String>, Box<Element>),
 }
 
 impl Reply {
@@ -162,6 +167,15 @@ pub async fn from_client(s: &mut Session, st: &Stanza) {
             let from = to_attr.clone().unwrap_or_else(|| s.bare.clone());
             out = util::bounce(st, &s.full, &from, kind, cond, text.as_deref());
         }
+        Reply::Detailed(kind, cond, text, app) => {
+            let from = to_attr.clone().unwrap_or_else(|| s.bare.clone());
+            out = util::bounce(st, &s.full, &from, kind, cond, text.as_deref());
+            let at = out
+                .windows(8)
+                .rposition(|w| w == b"</error>")
+                .expect("bounce has an error element");
+            out.splice(at..at, app.to_bytes(ns::STANZAS));
+        }
     }
     s.send(&out);
 }
@@ -224,10 +238,11 @@ async fn account_iq(
         ("query", account::NS) => account::handle(s, st, own, set).await,
         // XEP-0313 message archive (query, prefs, metadata).
         (_, mam::NS) => mam::handle(s, st, owner, name, set).await,
-        ("query", ns::DISCO_INFO) if !set && !no_to => disco::account_info(s, owner).await,
-        ("query", ns::DISCO_ITEMS) if !set && !no_to => {
-            Reply::Result(Some(Element::new("query", ns::DISCO_ITEMS)))
-        }
+        // XEP-0163 personal eventing: the account's PEP service.
+        ("pubsub", pep::NS) => pep::handle(s, st, owner, set).await,
+        ("pubsub", pep::NS_OWNER) => pep::handle_owner(s, st, owner, set).await,
+        ("query", ns::DISCO_INFO) if !set && !no_to => disco::account_info(s, st, owner).await,
+        ("query", ns::DISCO_ITEMS) if !set && !no_to => pep::disco_items(s, st, owner).await,
         // With no `to`, server-wide namespaces are answered by the server.
         _ if no_to => server_iq(s, st, name, ns_, set).await,
         ("ping", ns::PING) if !set && own => Reply::Result(None),

@@ -145,6 +145,30 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         never  TEXT NOT NULL
     );
     "#,
+    // 5: personal eventing (XEP-0163): each account's PEP nodes with their
+    // configuration (opaque to the store) and their items. `n` orders a
+    // node's items (a re-published id gets a new, highest `n`); reads walk
+    // (owner, node, n) from the newest, an id is found by (owner, node, id).
+    r#"
+    CREATE TABLE pep_nodes (
+        owner  TEXT NOT NULL,
+        node   TEXT NOT NULL,
+        config BLOB NOT NULL,
+        PRIMARY KEY (owner, node)
+    );
+
+    CREATE TABLE pep_items (
+        n         INTEGER PRIMARY KEY,
+        owner     TEXT NOT NULL,
+        node      TEXT NOT NULL,
+        id        TEXT NOT NULL,
+        publisher TEXT NOT NULL,
+        stamp_ms  INTEGER NOT NULL,
+        payload   BLOB NOT NULL
+    );
+    CREATE UNIQUE INDEX pep_items_id ON pep_items (owner, node, id);
+    CREATE INDEX pep_items_order ON pep_items (owner, node, n);
+    "#,
 ];
 
 /// The schema version this build produces.

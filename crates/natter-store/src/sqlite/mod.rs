@@ -13,6 +13,7 @@ mod data;
 mod insert;
 mod migrations;
 mod ops;
+mod pep;
 mod rows;
 mod writer;
 

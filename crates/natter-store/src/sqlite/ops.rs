@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::rows::{roster_row, to_u64, ROSTER_COLUMNS};
+use super::rows::{json_strings, roster_row, to_u64, ROSTER_COLUMNS};
 use super::SqliteStore;
 use crate::{RosterItem, StoreError};
 
@@ -112,6 +112,8 @@ impl SqliteStore {
                 "DELETE FROM kv WHERE owner = ?1",
                 "DELETE FROM archive WHERE owner = ?1",
                 "DELETE FROM archive_prefs WHERE owner = ?1",
+                "DELETE FROM pep_nodes WHERE owner = ?1",
+                "DELETE FROM pep_items WHERE owner = ?1",
             ] {
                 c.prepare_cached(sql)?.execute([&jid])?;
             }
@@ -190,6 +192,47 @@ impl SqliteStore {
                 .query_map([&owner, &contact], |r| r.get(0))?
                 .collect::<Result<_, _>>()?;
             Ok(Some(item))
+        })
+        .await
+    }
+
+    pub(crate) async fn roster_items_of(
+        &self,
+        owners: &[String],
+        contact: &str,
+    ) -> Result<Vec<(String, RosterItem)>, StoreError> {
+        if owners.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (owners, contact) = (json_strings(owners), contact.to_owned());
+        self.read(move |c| {
+            let tx = c.unchecked_transaction()?;
+            let mut groups: HashMap<String, Vec<String>> = HashMap::new();
+            {
+                let mut st = tx.prepare_cached(
+                    "SELECT owner, name FROM roster_groups
+                     WHERE owner IN (SELECT value FROM json_each(?1)) AND contact = ?2
+                     ORDER BY owner, pos",
+                )?;
+                let mut rows = st.query([&owners, &contact])?;
+                while let Some(r) = rows.next()? {
+                    groups.entry(r.get(0)?).or_default().push(r.get(1)?);
+                }
+            }
+            let sql = format!(
+                "SELECT {ROSTER_COLUMNS}, owner FROM roster
+                 WHERE owner IN (SELECT value FROM json_each(?1)) AND contact = ?2 ORDER BY owner"
+            );
+            let mut st = tx.prepare_cached(&sql)?;
+            let items = st
+                .query_map([&owners, &contact], |r| {
+                    let owner: String = r.get(8)?;
+                    let mut item = roster_row(r)?;
+                    item.groups = groups.remove(&owner).unwrap_or_default();
+                    Ok((owner, item))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(items)
         })
         .await
     }

@@ -53,3 +53,59 @@ pub(super) fn offline_row(r: &Row<'_>) -> rusqlite::Result<(u64, OfflineMessage)
 pub(crate) fn stored_seqs(seqs: &[u64]) -> Vec<i64> {
     seqs.iter().filter_map(|&s| i64::try_from(s).ok()).collect()
 }
+
+/// A JSON array of the strings, for `json_each(?)`: one bound parameter
+/// however many values a query takes.
+pub(super) fn json_strings(values: &[String]) -> String {
+    let mut out = String::with_capacity(2 + values.iter().map(|v| v.len() + 3).sum::<usize>());
+    out.push('[');
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('"');
+        for ch in v.chars() {
+            match ch {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+    }
+    out.push(']');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whatever the strings hold, SQLite's `json_each` gives them back.
+    #[test]
+    fn json_strings_round_trip() {
+        let values: Vec<String> = [
+            "alice@x",
+            "",
+            "quote\" back\\slash",
+            "tab\t nl\n nul\u{0} bell\u{7}",
+            "é ✓ 𝄞",
+            "[\"not\", \"an array\"]",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let c = rusqlite::Connection::open_in_memory().unwrap();
+        let mut st = c
+            .prepare("SELECT value FROM json_each(?1) ORDER BY key")
+            .unwrap();
+        let back: Vec<String> = st
+            .query_map([json_strings(&values)], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(back, values);
+        assert_eq!(json_strings(&[]), "[]");
+    }
+}
