@@ -5,7 +5,10 @@ Alice and bob, contacts, each on two devices (four clients with their own
 key storage). Every device publishes its device list and key bundle in its
 account's PEP service (XEP-0163); the others learn the device lists from PEP
 notifications alone (they are contacts, so slixmpp-omemo does not fetch
-them) and fetch the bundles with pubsub item requests. Messages go both
+them) and fetch the bundles with pubsub item requests. (slixmpp announces
+XEP-0115 caps whose ver does not hash to its disco#info answer when, as
+here, the OMEMO plugin registers its +notify interests before binding:
+natterd uses such an answer for that session only.) Messages go both
 ways; every device of the recipient and the sender's other device (a
 XEP-0280 carbon) decrypt each. One of bob's devices is offline while alice
 writes, then both are, and the first to come back catches up from the
