@@ -100,19 +100,21 @@ def test_presence_and_whitelist_nodes(server, accounts):
 
             # Notifications: alice's devices get both, bob only the presence
             # node's, carol none. A headline from alice, sent after the
-            # publishes, arrives after any notification they caused.
+            # publishes, arrives after any notification they caused. (A
+            # session whose caps become known after a publish gets the last
+            # item then, so bob may see the presence node's item twice.)
             def item_of(node):
                 return lambda m: m["pubsub_event"]["items"]["node"] == node
             for name in ("alice", "alice2"):
                 await events[name].next(item_of(PRESENCE_NODE))
                 await events[name].next(item_of(WHITELIST_NODE))
             await events["bob"].next(item_of(PRESENCE_NODE))
-            for name in ("bob", "carol"):
+            for name, may_read in (("bob", {PRESENCE_NODE}), ("carol", set())):
                 marks = Events(clients[name], "message")
                 a.send_message(mto=clients[name].boundjid.full, mbody="mark", mtype="headline")
                 await marks.next(lambda m: m["body"] == "mark")
-                nodes = [m["pubsub_event"]["items"]["node"] for m in events[name].drain()]
-                assert nodes == [], f"{name} was notified of {nodes}"
+                nodes = {m["pubsub_event"]["items"]["node"] for m in events[name].drain()}
+                assert nodes <= may_read, f"{name} was notified of {nodes}"
         finally:
             for cl in clients.values():
                 await disconnect(cl)
