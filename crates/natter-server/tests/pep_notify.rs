@@ -272,6 +272,10 @@ async fn last_items_when_capabilities_become_known() {
     let got = announce(&mut b, "bob-more", &more, false).await;
     let nodes: Vec<String> = notifications(&got).into_iter().map(|(_, n, _)| n).collect();
     assert_eq!(nodes, ["open"]);
+    // Then to capabilities the server has not seen (asked for while the
+    // session has none): still only what they add, nothing again.
+    let got = announce(&mut b, "bob-unseen", &more, true).await;
+    assert!(notifications(&got).is_empty(), "{:?}", notifications(&got));
     // The owner's own other session gets its own last items, all of them
     // that send on presence.
     let mut a2 = Client::login(srv.addr, "alice", "pw", "a2").await;

@@ -202,6 +202,23 @@ pub async fn went_unavailable(s: &mut Session, st: Option<&Stanza>) {
     s.available = false;
     super::caps::forget(s);
     s.shared.router.set_presence(&s.bare, s.conn_id, None);
+    // Recorded before anyone is told, so a contact who asks after hearing
+    // of it reads this session's end.
+    if s.shared.router.available(&s.bare).is_empty() {
+        let status = st
+            .and_then(|st| st.element().ok())
+            .and_then(|el| el.get_child("status", crate::ns::CLIENT).map(|e| e.text()))
+            .unwrap_or_default();
+        let now = util::now_unix_ms() / 1000;
+        if let Err(e) = s
+            .shared
+            .store
+            .set_last_activity(&s.bare, now, &status)
+            .await
+        {
+            tracing::warn!(error = %e, "could not record last activity");
+        }
+    }
     if was_available {
         for contact in contacts(s, subscribed_from).await {
             if !super::blocking::presence_allowed(s, &s.full, &s.bare, &contact).await {
@@ -230,21 +247,6 @@ pub async fn went_unavailable(s: &mut Session, st: Option<&Stanza>) {
                 }
                 None => deliver_to_available(s, &bare, &bytes),
             }
-        }
-    }
-    if s.shared.router.available(&s.bare).is_empty() {
-        let status = st
-            .and_then(|st| st.element().ok())
-            .and_then(|el| el.get_child("status", crate::ns::CLIENT).map(|e| e.text()))
-            .unwrap_or_default();
-        let now = util::now_unix_ms() / 1000;
-        if let Err(e) = s
-            .shared
-            .store
-            .set_last_activity(&s.bare, now, &status)
-            .await
-        {
-            tracing::warn!(error = %e, "could not record last activity");
         }
     }
 }

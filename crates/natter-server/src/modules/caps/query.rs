@@ -27,8 +27,12 @@ const MAX_VER: usize = 256;
 pub struct SessionCaps {
     /// The `<c/>` of its latest available presence that had one.
     announced: Option<Announced>,
-    /// What its router entry holds (to hand PEP the previous features).
+    /// What its router entry holds.
     current: Option<Arc<Features>>,
+    /// The features PEP last heard of for this session (kept while a
+    /// changed string is asked, so PEP sends only what the new features
+    /// add).
+    told: Option<Arc<Features>>,
     /// Queries sent to its client, oldest first.
     pending: Vec<Pending>,
 }
@@ -143,7 +147,11 @@ async fn set(s: &mut Session, features: Option<Arc<Features>>) {
     if same {
         return;
     }
-    let previous = std::mem::replace(&mut state.current, features.clone());
+    state.current = features.clone();
+    let previous = match &features {
+        Some(f) => state.told.replace(f.clone()),
+        None => None,
+    };
     let now_known = features.is_some();
     s.shared.router.set_caps(&s.bare, s.conn_id, features);
     if now_known {
