@@ -60,6 +60,9 @@ def test_offline_device_catches_up_with_one_after_id_query(server, accounts):
             dev_b = make_client(alice, "B", plugins=PLUGINS)
             b_msgs = Events(dev_b, "message")
             await connect(dev_b, server)
+            # A round trip after its initial presence: natterd handles a
+            # session's stanzas in order, so B is available before bob writes.
+            await dev_b.get_roster(timeout=10)
             a_msgs = Events(a, "message")
             bob_msgs = Events(b, "message")
             # Both devices of alice are online: bob's message to her bare JID

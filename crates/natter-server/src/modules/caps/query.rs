@@ -4,7 +4,7 @@
 //!
 //! The router entry holds the features of the string the session last
 //! announced, once known, and nothing while they are not (being asked,
-//! or the answer was an error, never came or did not verify).
+//! or the answer was an error, never came or was ill-formed).
 
 use super::cache::{Key, Lookup};
 use super::verify::{self, Algo};
@@ -163,11 +163,16 @@ async fn set(s: &mut Session, features: Option<Arc<Features>>) {
 /// one of this session's queries (by id; other sessions' queries are not
 /// this session's to answer), it is handled here and true is returned.
 ///
-/// A verified answer is cached for every session; one that is ill-formed
-/// or does not hash to the announced string is not used at all, not even
-/// for this session (§5.4 3.9: the result is invalid); an error leaves the
-/// session without features. Sessions waiting for the same string are told
-/// either way.
+/// A verified answer is cached for every session. One that does not hash
+/// to the announced string is never cached (§5.4 3.9) but is this
+/// session's own word on its own features, so this session uses it, as
+/// with legacy caps: slixmpp up to 1.17 announces a string computed before
+/// binding (when a plugin registers a `+notify` interest early, as
+/// slixmpp-omemo does) and answers with all its features, and would
+/// otherwise get no PEP notification. One that is ill-formed (§5.4 3.3-3.6)
+/// is not used at all; an error leaves the session without features.
+/// Sessions waiting for the same string are told either way (and ask for
+/// themselves unless it verified).
 pub async fn answer(s: &mut Session, st: &Stanza, id: &str) -> bool {
     let Some(state) = s.caps.as_mut() else {
         return false;
@@ -198,8 +203,13 @@ pub async fn answer(s: &mut Session, st: &Stanza, id: &str) -> bool {
                 s.shared.caps.resolved(key, f.clone());
                 Some(f)
             }
+            Err(verify::Invalid::Mismatch) => {
+                tracing::info!(jid = %s.full, ver = %announced.ver, "capabilities that do not hash to their ver: used for this session only");
+                s.shared.caps.failed(key, &id);
+                Some(Arc::new(Features::new(verify::features(&q))))
+            }
             Err(why) => {
-                tracing::info!(jid = %s.full, ver = %announced.ver, reason = why.text(), "capabilities that do not verify are not used");
+                tracing::info!(jid = %s.full, ver = %announced.ver, reason = why.text(), "ill-formed capabilities are not used");
                 s.shared.caps.failed(key, &id);
                 None
             }
