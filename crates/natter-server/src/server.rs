@@ -41,6 +41,8 @@ pub struct Shared {
     pub blocking: crate::modules::blocking::Blocklists,
     /// Clients' entity capabilities (XEP-0115) known server-wide.
     pub caps: Arc<crate::modules::caps::Cache>,
+    /// Accounts' avatar hashes (XEP-0153/XEP-0398) for presence.
+    pub avatars: crate::modules::avatar::Hashes,
 }
 
 /// A server bound to its ports, not yet serving.
@@ -109,6 +111,7 @@ impl Server {
             queue_depth: tokio::sync::Mutex::new(None),
             blocking,
             caps: Default::default(),
+            avatars: Default::default(),
         });
         Ok(Server {
             shared,

@@ -81,6 +81,7 @@ async fn remove(s: &mut Session) -> Reply {
         }
     }
     s.shared.blocking.forget(&me).await;
+    s.shared.avatars.forget(&me);
     tracing::info!(jid = %me, "account removed by its owner");
     // Every session ends, this one after the result is written.
     for e in s.shared.router.sessions(&me) {

@@ -32,6 +32,7 @@ pub const SERVER_FEATURES: &[&str] = &[
 
 /// Features of an account's bare JID.
 const ACCOUNT_FEATURES: &[&str] = &[
+    super::avatar::NS_CONVERSION,
     ns::DISCO_INFO,
     ns::DISCO_ITEMS,
     ns::LAST,

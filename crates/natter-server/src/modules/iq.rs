@@ -3,8 +3,8 @@
 
 use crate::c2s::session::Session;
 use crate::modules::{
-    account, blocking, caps, carbons, disco, last, last_seen, mam, pep, private, queue, roster,
-    vcard,
+    account, avatar, blocking, caps, carbons, disco, last, last_seen, mam, pep, private, queue,
+    roster, vcard,
 };
 use crate::{ns, util};
 use natter_xml::{Element, Stanza};
@@ -239,6 +239,8 @@ async fn account_iq(
         // XEP-0313 message archive (query, prefs, metadata).
         (_, mam::NS) => mam::handle(s, st, owner, name, set).await,
         // XEP-0163 personal eventing: the account's PEP service.
+        // Publishing the avatar metadata also converts it (XEP-0398).
+        ("pubsub", pep::NS) if own && set => avatar::pubsub_set(s, st).await,
         ("pubsub", pep::NS) => pep::handle(s, st, owner, set).await,
         ("pubsub", pep::NS_OWNER) => pep::handle_owner(s, st, owner, set).await,
         ("query", ns::DISCO_INFO) if !set && !no_to => disco::account_info(s, st, owner).await,

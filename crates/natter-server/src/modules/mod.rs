@@ -1,6 +1,7 @@
 //! What the server does with stanzas, one module per protocol.
 
 pub mod account;
+pub mod avatar;
 pub mod blocking;
 pub mod caps;
 pub mod carbons;

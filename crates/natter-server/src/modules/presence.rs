@@ -53,7 +53,13 @@ pub async fn from_client(s: &mut Session, st: &Stanza) {
             if target.node().is_none() {
                 return;
             }
-            let bytes: Arc<[u8]> = st.rewrite(Some(&s.full), None, &[], b"").into();
+            // Available directed presence carries the avatar hash too
+            // (XEP-0398 §4: MUC joins).
+            let bytes: Arc<[u8]> = if ty.is_none() {
+                super::avatar::presence(s, st).await.into()
+            } else {
+                st.rewrite(Some(&s.full), None, &[], b"").into()
+            };
             match target.resource() {
                 Some(r) => {
                     if let Some(e) = s.shared.router.session(&bare, r.as_str()) {
@@ -132,7 +138,7 @@ async fn available(s: &mut Session, st: &Stanza) {
         })
         .and_then(|t| t.trim().parse::<i8>().ok())
         .unwrap_or(0);
-    let bytes: Arc<[u8]> = st.rewrite(Some(&s.full), None, &[], b"").into();
+    let bytes: Arc<[u8]> = super::avatar::presence(s, st).await.into();
     let initial = !s.was_available;
     s.available = true;
     s.was_available = true;

@@ -1,6 +1,8 @@
 //! vCard-temp (XEP-0054): anyone may read an account's vCard; only its owner
-//! may change it.
+//! may change it. Its photo is the account's avatar, kept the same as its
+//! PEP avatar (XEP-0398, `modules/avatar`).
 
+use super::avatar::{self, Photo};
 use super::iq::Reply;
 use crate::c2s::session::Session;
 use crate::ns;
@@ -25,8 +27,19 @@ pub async fn handle(s: &mut Session, st: &Stanza, owner: &str, set: bool) -> Rep
         if bytes.len() > MAX_VCARD {
             return Reply::error("modify", "not-acceptable");
         }
-        return match crate::metrics::store_op(4, store.set_vcard(owner, &bytes)).await {
-            Ok(()) => Reply::Result(None),
+        let photo = match avatar::photo_of(card) {
+            Photo::Bad => {
+                return Reply::bad_request("the vCard's PHOTO BINVAL is not base64");
+            }
+            photo => photo,
+        };
+        let shared = s.shared.clone();
+        let _one_at_a_time = shared.avatars.lock(owner).await;
+        return match crate::metrics::store_op(4, shared.store.set_vcard(owner, &bytes)).await {
+            Ok(()) => {
+                avatar::vcard_stored(s, photo).await;
+                Reply::Result(None)
+            }
             Err(_) => Reply::error("wait", "internal-server-error"),
         };
     }
