@@ -41,6 +41,8 @@ pub struct Shared {
     pub blocking: crate::modules::blocking::Blocklists,
     /// Clients' entity capabilities (XEP-0115) known server-wide.
     pub caps: Arc<crate::modules::caps::Cache>,
+    /// Per-account locks of bookmark requests (XEP-0402 and XEP-0048).
+    pub bookmarks: crate::modules::bookmarks::Locks,
 }
 
 /// A server bound to its ports, not yet serving.
@@ -109,6 +111,7 @@ impl Server {
             queue_depth: tokio::sync::Mutex::new(None),
             blocking,
             caps: Default::default(),
+            bookmarks: Default::default(),
         });
         Ok(Server {
             shared,

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod blocking;
+pub mod bookmarks;
 pub mod caps;
 pub mod carbons;
 pub mod csi;
