@@ -43,6 +43,8 @@ pub struct Shared {
     pub caps: Arc<crate::modules::caps::Cache>,
     /// Accounts' avatar hashes (XEP-0153/XEP-0398) for presence.
     pub avatars: crate::modules::avatar::Hashes,
+    /// Per-account locks of bookmark requests (XEP-0402 and XEP-0048).
+    pub bookmarks: crate::modules::bookmarks::Locks,
 }
 
 /// A server bound to its ports, not yet serving.
@@ -112,6 +114,7 @@ impl Server {
             blocking,
             caps: Default::default(),
             avatars: Default::default(),
+            bookmarks: Default::default(),
         });
         Ok(Server {
             shared,

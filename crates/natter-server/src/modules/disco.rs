@@ -104,6 +104,7 @@ pub async fn account_info(s: &Session, st: &Stanza, owner: &str) -> Reply {
     let mut features = ACCOUNT_FEATURES.to_vec();
     features.extend(super::mam::account_features(&s.shared.config.archive));
     features.extend(super::pep::FEATURES);
+    features.extend(super::bookmarks::FEATURES);
     features.sort_unstable();
     match s.shared.store.account_exists(owner).await {
         Ok(true) => {

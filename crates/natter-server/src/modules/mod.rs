@@ -3,6 +3,7 @@
 pub mod account;
 pub mod avatar;
 pub mod blocking;
+pub mod bookmarks;
 pub mod caps;
 pub mod carbons;
 pub mod csi;

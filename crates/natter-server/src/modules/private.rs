@@ -1,7 +1,12 @@
 //! Private XML storage (XEP-0049): an account keeps elements on the server
 //! that only it can read, one per (element name, namespace). Stored in the
 //! key-value space, namespace [`NS`], key `"{name} {namespace}"`.
+//!
+//! The XEP-0048 bookmarks list (`<storage xmlns='storage:bookmarks'/>`)
+//! goes through `modules/bookmarks`, which checks it and keeps it in step
+//! with the account's XEP-0402 bookmarks.
 
+use super::bookmarks;
 use super::iq::Reply;
 use crate::c2s::session::Session;
 use natter_xml::{Element, Stanza};
@@ -21,7 +26,8 @@ pub fn reserved(namespace: &str) -> bool {
         || namespace.is_empty()
 }
 
-fn key(name: &str, namespace: &str) -> String {
+/// The key an element is stored under.
+pub(crate) fn key(name: &str, namespace: &str) -> String {
     format!("{name} {namespace}")
 }
 
@@ -66,7 +72,12 @@ pub async fn handle(s: &mut Session, st: &Stanza, own: bool, set: bool) -> Reply
     }
 }
 
-async fn get(s: &Session, child: &Element) -> Reply {
+async fn get(s: &mut Session, child: &Element) -> Reply {
+    if bookmarks::is_private_list(child) {
+        if let Err(reply) = bookmarks::before_private_read(s).await {
+            return reply;
+        }
+    }
     let k = key(&child.name, &child.ns);
     let found = s.shared.store.kv_get(NS, &s.bare, &k).await;
     let stored = match found {
@@ -81,8 +92,13 @@ async fn get(s: &Session, child: &Element) -> Reply {
     Reply::Result(Some(Element::new("query", NS).with_child(stored)))
 }
 
-async fn store(s: &Session, children: &[&Element]) -> Reply {
-    let store = &s.shared.store;
+async fn store(s: &mut Session, children: &[&Element]) -> Reply {
+    for list in children.iter().filter(|c| bookmarks::is_private_list(c)) {
+        if let Err(reply) = bookmarks::check_private(list) {
+            return reply;
+        }
+    }
+    let store = s.shared.store.clone();
     let existing = match store.kv_list(NS, &s.bare).await {
         Ok(l) => l.into_iter().map(|(k, _)| k).collect::<Vec<_>>(),
         Err(_) => return Reply::error("wait", "internal-server-error"),
@@ -106,7 +122,11 @@ async fn store(s: &Session, children: &[&Element]) -> Reply {
     // Each element is bounded by the stanza it came in
     // (`[c2s] max_stanza_bytes`).
     for (c, k) in children.iter().zip(&keys) {
-        if store.kv_put(NS, &s.bare, k, &c.to_bytes("")).await.is_err() {
+        if bookmarks::is_private_list(c) {
+            if let Err(reply) = bookmarks::store_private(s, c).await {
+                return reply;
+            }
+        } else if store.kv_put(NS, &s.bare, k, &c.to_bytes("")).await.is_err() {
             return Reply::error("wait", "internal-server-error");
         }
     }

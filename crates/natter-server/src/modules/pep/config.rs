@@ -131,6 +131,13 @@ fn name_of<T: PartialEq + Copy>(table: &[(&'static str, T)], v: T) -> &'static s
 }
 
 impl NodeConfig {
+    /// The configuration a new node `node` gets before the settings asked
+    /// for: the PEP defaults, or for a bookmark node the private one of
+    /// [`crate::modules::bookmarks::defaults`].
+    pub fn default_for(node: &str) -> NodeConfig {
+        crate::modules::bookmarks::defaults(node).unwrap_or_default()
+    }
+
     /// The configuration as a data form: `form` (with field types, labels
     /// and options) to be filled in, or `submit` to be stored.
     pub fn form(&self, ty: &str) -> Element {

@@ -25,6 +25,8 @@ pub const FEATURES: &[&str] = &[
     "http://jabber.org/protocol/pubsub#auto-create",
     "http://jabber.org/protocol/pubsub#auto-subscribe",
     "http://jabber.org/protocol/pubsub#config-node",
+    // `pubsub#max_items` takes `max`.
+    "http://jabber.org/protocol/pubsub#config-node-max",
     "http://jabber.org/protocol/pubsub#create-and-configure",
     "http://jabber.org/protocol/pubsub#create-nodes",
     "http://jabber.org/protocol/pubsub#delete-items",

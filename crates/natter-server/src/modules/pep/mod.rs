@@ -12,6 +12,8 @@
 //! (`NODE+notify`, XEP-0115), and a session whose capabilities become
 //! known gets the last item of the nodes it asks for ([`caps_known`]).
 //! Explicit subscriptions and affiliation management are not offered.
+//! The owner's requests on its bookmark nodes go through
+//! `modules/bookmarks` first (checks) and after (the other copies).
 //!
 //! Limits: [`MAX_NODES`] nodes per account (more is `policy-violation`),
 //! [`MAX_ITEMS`] items per node (`pubsub#max_items` = `max`; a node keeps
@@ -48,6 +50,7 @@ pub use owner::{configure_node, delete_node};
 pub use publish::{publish_item, retract_item};
 pub use settings::{Setting, Settings};
 
+use super::bookmarks;
 use super::iq::Reply;
 use crate::c2s::session::Session;
 use crate::modules::caps::Features;
@@ -122,7 +125,11 @@ pub async fn handle(s: &mut Session, st: &Stanza, owner: &str, set: bool) -> Rep
         Err(reply) => return reply,
     };
     let own = owner == s.bare;
-    answer(match (req.name.as_str(), set) {
+    let bookmark = match bookmark_begin(s, own, req, set).await {
+        Ok(b) => b,
+        Err(reply) => return reply,
+    };
+    let done = match (req.name.as_str(), set) {
         ("publish", true) if own => publish::iq(s, pubsub, req).await.map(Some),
         ("retract", true) if own => publish::retract_iq(s, req).await.map(|_| None),
         ("create", true) if own => owner::create_iq(s, pubsub, req).await.map(|_| None),
@@ -136,7 +143,8 @@ pub async fn handle(s: &mut Session, st: &Stanza, owner: &str, set: bool) -> Rep
         ("subscribe" | "unsubscribe", true) => Err(PepError::Unsupported("subscribe")),
         ("options", _) | ("default", false) => Err(PepError::Unsupported("subscription-options")),
         (name, set) => Err(not_a_request(name, set)),
-    })
+    };
+    bookmark_finish(s, bookmark, done).await
 }
 
 /// An IQ in the `pubsub#owner` namespace to `owner`'s account.
@@ -151,7 +159,11 @@ pub async fn handle_owner(s: &mut Session, st: &Stanza, owner: &str, set: bool) 
     if owner != s.bare && req.name != "default" {
         return PepError::Forbidden.reply();
     }
-    answer(match (req.name.as_str(), set) {
+    let bookmark = match bookmark_begin(s, owner == s.bare, req, set).await {
+        Ok(b) => b,
+        Err(reply) => return reply,
+    };
+    let done = match (req.name.as_str(), set) {
         ("configure", false) => owner::configure_get(s, req).await.map(Some),
         ("configure", true) => owner::configure_set(s, req).await.map(|_| None),
         ("default", false) => Ok(Some(owner::default())),
@@ -160,7 +172,37 @@ pub async fn handle_owner(s: &mut Session, st: &Stanza, owner: &str, set: bool) 
         ("subscriptions", _) => Err(PepError::Unsupported("manage-subscriptions")),
         ("affiliations", _) => Err(PepError::Unsupported("modify-affiliations")),
         (name, set) => Err(not_a_request(name, set)),
-    })
+    };
+    bookmark_finish(s, bookmark, done).await
+}
+
+/// A request of the owner on a bookmark node is checked by, and followed
+/// by, the bookmarks module (which keeps the XEP-0402 and XEP-0048 copies
+/// in step); None for any other request.
+async fn bookmark_begin(
+    s: &mut Session,
+    own: bool,
+    req: &Element,
+    set: bool,
+) -> Result<Option<bookmarks::Pending>, Reply> {
+    match bookmarks::node_of(req).filter(|_| own) {
+        Some(node) => bookmarks::begin(s, node, req, set).await.map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The answer, once the bookmarks module followed a request that worked.
+async fn bookmark_finish(
+    s: &mut Session,
+    bookmark: Option<bookmarks::Pending>,
+    done: Result<Option<Element>, PepError>,
+) -> Reply {
+    if let (Some(pending), Ok(_)) = (bookmark, &done) {
+        if let Err(reply) = bookmarks::finish(s, pending).await {
+            return reply;
+        }
+    }
+    answer(done)
 }
 
 /// The requester's affiliations (XEP-0060 §5.7): the owner owns every

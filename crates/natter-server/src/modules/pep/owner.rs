@@ -49,9 +49,11 @@ pub async fn create_iq(
         Some(c) => settings(c)?,
         None => None,
     };
-    let config = settings.map_or_else(NodeConfig::default, |st| {
-        st.applied_to(&NodeConfig::default())
-    });
+    let base = NodeConfig::default_for(node);
+    let config = match settings {
+        Some(st) => st.applied_to(&base),
+        None => base,
+    };
     let created = s
         .shared
         .store

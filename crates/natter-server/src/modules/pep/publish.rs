@@ -58,7 +58,8 @@ pub async fn iq(s: &mut Session, pubsub: &Element, publish: &Element) -> Result<
 ///
 /// `options` are preconditions (XEP-0060 §7.1.5): an existing node must
 /// already have each setting (else [`PepError::PreconditionNotMet`]), a
-/// missing node is created with the PEP defaults and these settings.
+/// missing node is created with these settings on the node's defaults
+/// ([`NodeConfig::default_for`]).
 pub async fn publish_item(
     s: &mut Session,
     node: &str,
@@ -82,9 +83,13 @@ pub async fn publish_item(
             }
             config
         }
-        None => options.map_or_else(NodeConfig::default, |o| {
-            o.applied_to(&NodeConfig::default())
-        }),
+        None => {
+            let base = NodeConfig::default_for(node);
+            match options {
+                Some(o) => o.applied_to(&base),
+                None => base,
+            }
+        }
     };
     let item = PepItem {
         id: id.map_or_else(util::random_id, str::to_owned),
