@@ -318,3 +318,37 @@ async fn a_blocked_contact_gets_no_notifications() {
         .await
         .contains(">open</nick>"));
 }
+
+#[tokio::test]
+async fn a_new_contact_gets_the_last_items_it_may_now_read() {
+    let srv = server(&["alice", "bob"]).await;
+    let mut a = Client::online(srv.addr, "alice", "pw", "a").await;
+    publish_ok(&mut a, NICK, Some("current"), &nick("Al")).await;
+    for (id, node, field, value) in [
+        ("p1", "white", "pubsub#access_model", "whitelist"),
+        ("p2", "quiet", "pubsub#send_last_published_item", "never"),
+        ("p3", "onsub", "pubsub#send_last_published_item", "on_sub"),
+    ] {
+        let opts = [(field, value)];
+        assert_ok(&publish(&mut a, id, node, Some("1"), &nick(node), Some(&opts)).await);
+    }
+    // Bob, a stranger, asks for all of them: he may read none yet.
+    let mut b = with_caps(&srv, "bob", "b", &[NICK, "white", "quiet", "onsub"]).await;
+    none_before_marker(&mut a, &mut b, "m1").await;
+    // He subscribes to Alice's presence and she approves: the nodes he may
+    // now read that send their last item on subscription arrive.
+    b.send("<presence to='alice@localhost' type='subscribe'/>")
+        .await;
+    a.expect("the request", |s| {
+        s.name() == "presence" && s.stanza_type().as_deref() == Some("subscribe")
+    })
+    .await;
+    a.send("<presence to='bob@localhost' type='subscribed'/>")
+        .await;
+    send_marker(&mut a, "bob@localhost/b", "m2").await;
+    let got = notifications(&until_marker(&mut b, "m2").await);
+    let mut nodes: Vec<&str> = got.iter().map(|(_, n, _)| n.as_str()).collect();
+    nodes.sort_unstable();
+    assert_eq!(nodes, [NICK, "onsub"], "{got:?}");
+    assert!(got.iter().all(|(from, _, _)| from == A), "{got:?}");
+}

@@ -238,8 +238,9 @@ pub async fn to_contact(
         deliver_to_available(s, to, &bytes);
     }
     if kind == Kind::Subscribed && effect.changed {
-        // `to` now sees `from`'s presence.
+        // `to` now sees `from`'s presence, and its PEP (XEP-0163 §4.3.3).
         send_presences(s, from, to);
+        super::pep::new_contact(s, from, to).await;
     }
     if effect.auto_subscribed {
         Box::pin(to_contact(s, Kind::Subscribed, to, from, None)).await;

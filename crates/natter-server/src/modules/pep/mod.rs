@@ -249,3 +249,11 @@ pub async fn disco_items(s: &Session, st: &Stanza, owner: &str) -> Reply {
 pub async fn caps_known(s: &mut Session, previous: Option<&Features>) {
     notify::last_items(s, previous).await;
 }
+
+/// `contact` was just allowed to see `owner`'s presence (a subscription
+/// approved): PEP sends its available sessions the last item of every node
+/// of `owner` they ask for and may now read, where the node's
+/// `send_last_published_item` is `on_sub` or `on_sub_and_presence`.
+pub async fn new_contact(s: &mut Session, owner: &str, contact: &str) {
+    notify::last_items_to_new_contact(s, owner, contact).await;
+}

@@ -262,3 +262,69 @@ pub async fn last_items(s: &mut Session, previous: Option<&Features>) {
         s.send(&m);
     }
 }
+
+/// `contact` was just allowed to see `owner`'s presence (a subscription
+/// approved, XEP-0163 §4.3.3 implicit subscription): its available
+/// sessions get the last item of every node of `owner` they ask for and
+/// may now read, where the node sends its last item on subscription.
+pub async fn last_items_to_new_contact(s: &mut Session, owner: &str, contact: &str) {
+    let sessions: Vec<_> = s
+        .shared
+        .router
+        .sessions(contact)
+        .into_iter()
+        .filter(|e| e.available)
+        .filter_map(|e| e.caps.clone().map(|caps| (e, caps)))
+        .collect();
+    let mut nodes: Vec<String> = sessions
+        .iter()
+        .flat_map(|(_, caps)| caps.notify_nodes().map(str::to_owned))
+        .collect();
+    nodes.sort_unstable();
+    nodes.dedup();
+    if nodes.is_empty() || !blocking::presence_allowed(s, owner, owner, contact).await {
+        return;
+    }
+    let store = s.shared.store.clone();
+    let owners = [owner.to_owned()];
+    let (rows, last) = match (
+        store.roster_items_of(&owners, contact).await,
+        store.pep_last_items(&owners, &nodes).await,
+    ) {
+        (Ok(rows), Ok(last)) => (rows, last),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::error!(error = %e, "PEP last items for a new contact: read failed");
+            return;
+        }
+    };
+    let relation = Relation::from_roster(rows.first().map(|(_, item)| item));
+    for l in last {
+        let config = NodeConfig::from_bytes(&l.config);
+        if config.send_last_published_item == SendLast::Never
+            || !config.deliver_notifications
+            || !access::notified(&config, &relation)
+        {
+            continue;
+        }
+        let ev = event_xml(
+            &l.node,
+            &config,
+            &Event::Published {
+                id: &l.item.id,
+                payload: &l.item.payload,
+            },
+        );
+        for (e, caps) in &sessions {
+            if !caps.notify(&l.node) {
+                continue;
+            }
+            let to = format!("{contact}/{}", e.resource);
+            let m = message(owner, &to, &config, &ev, Some(l.item.stamp_unix_ms));
+            if e.conn_id == s.conn_id {
+                s.send(&m);
+            } else {
+                e.mailbox.stanza(&m);
+            }
+        }
+    }
+}
