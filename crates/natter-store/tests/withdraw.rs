@@ -135,3 +135,28 @@ async fn a_hurried_insert_is_written_at_once() {
     assert_eq!(seqs(&store, "a@x").await, vec![seq]);
     store.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn more_held_inserts_than_a_batch_still_wait_for_their_acks() {
+    // At a high message rate thousands of inserts wait for acks at once;
+    // they must not be written early just because they are many.
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("n.db")).await;
+    let before = store.stats();
+    let mut pending = Vec::new();
+    for i in 0..3000 {
+        pending.push(store.offline_push_if_account("a@x", msg(i), LONG));
+    }
+    let seqs_held: Vec<u64> = pending.iter().map(|(s, _)| *s).collect();
+    // Time for the writer to take them all in (it would write them early
+    // then, if it were going to); the outcome does not depend on it.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    store.offline_delete("a@x", &seqs_held).await.unwrap();
+    for (seq, done) in pending {
+        assert_eq!(done.await.unwrap(), Some(seq));
+    }
+    let after = store.stats();
+    assert_eq!(after.withdrawn - before.withdrawn, 3000);
+    assert!(seqs(&store, "a@x").await.is_empty());
+    store.close().await.unwrap();
+}

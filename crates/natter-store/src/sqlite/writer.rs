@@ -5,7 +5,7 @@
 //! takes whatever else is already queued and runs it (up to [`MAX_BATCH`])
 //! inside one `BEGIN IMMEDIATE` … `COMMIT`, in the order it came. A queue
 //! insert may carry a due time (see `insert`): it and the jobs behind it
-//! wait until then. Each job runs under its own `SAVEPOINT`, so a job that
+//! wait until then, unless [`MAX_QUEUED`] jobs are queued. Each job runs under its own `SAVEPOINT`, so a job that
 //! fails (e.g. `AlreadyExists`) is rolled back alone while the others commit.
 //! A job made with [`FnJob::single`] skips the savepoint: it runs at most
 //! one modifying statement, which SQLite itself undoes alone if it fails,
@@ -29,6 +29,11 @@ use crate::StoreError;
 
 /// At most this many jobs share one transaction.
 pub(crate) const MAX_BATCH: usize = 1024;
+/// With this many jobs queued, held inserts are written without waiting
+/// out their due time. Far more than a batch: at a high message rate the
+/// inserts held for the recipients' acks (and withdrawn by them) number
+/// thousands, and writing them early is exactly the work holding saves.
+const MAX_QUEUED: usize = 16 * MAX_BATCH;
 /// Jobs held until a due time that is at most this far off join the
 /// transaction of the job before them.
 const SLACK: Duration = Duration::from_millis(2);
@@ -189,8 +194,8 @@ pub(crate) fn run(conn: Connection, mut rx: mpsc::UnboundedReceiver<Msg>, counte
                 Err(mpsc::error::TryRecvError::Disconnected) => open = false,
             }
         }
-        // Closing, or a full batch: everything goes now.
-        let rush = !shutdowns.is_empty() || !open || queue.len() >= MAX_BATCH;
+        // Closing, or too much queued: everything goes now.
+        let rush = !shutdowns.is_empty() || !open || queue.len() >= MAX_QUEUED;
         let now = Instant::now();
         if !rush {
             if let Some(due) = queue.front().and_then(|j| j.due()) {
