@@ -3,25 +3,12 @@
 //! account deletion). The backend is chosen by `NATTER_TEST_STORE` as in
 //! `conformance.rs`.
 
+mod common;
+use common::{test_store, Guard};
 use natter_store::{
-    ArchiveDefault, ArchiveEntry, ArchivePrefs, ArchiveQuery, RosterItem, Store, StoreConfig,
-    StoreError,
+    ArchiveDefault, ArchiveEntry, ArchivePrefs, ArchiveQuery, RosterItem, Store, StoreError,
 };
 use std::sync::Arc;
-
-struct Guard {
-    _dir: tempfile::TempDir,
-}
-
-async fn test_store() -> (Store, Guard) {
-    let backend = std::env::var("NATTER_TEST_STORE").unwrap_or_else(|_| "sqlite".into());
-    assert_eq!(backend, "sqlite", "NATTER_TEST_STORE: unknown backend");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(StoreConfig::sqlite(dir.path().join("natter.db")))
-        .await
-        .expect("open sqlite store");
-    (store, Guard { _dir: dir })
-}
 
 const A: &str = "alice@x";
 const B: &str = "bob@x";

@@ -2,24 +2,12 @@
 //! must show. The backend is chosen by `NATTER_TEST_STORE` as in
 //! `conformance.rs`.
 
+mod common;
+use common::test_store;
 use natter_store::{
     PepCreated, PepItem, PepNewNode, PepPublished, RosterItem, Store, StoreConfig, StoreError,
     Subscription,
 };
-
-struct Guard {
-    _dir: tempfile::TempDir,
-}
-
-async fn test_store() -> (Store, Guard) {
-    let backend = std::env::var("NATTER_TEST_STORE").unwrap_or_else(|_| "sqlite".into());
-    assert_eq!(backend, "sqlite", "NATTER_TEST_STORE: unknown backend");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(StoreConfig::sqlite(dir.path().join("natter.db")))
-        .await
-        .expect("open sqlite store");
-    (store, Guard { _dir: dir })
-}
 
 const A: &str = "alice@x";
 const B: &str = "bob@x";
