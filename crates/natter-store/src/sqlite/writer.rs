@@ -5,8 +5,9 @@
 //! takes whatever else is already queued and runs it (up to [`MAX_BATCH`])
 //! inside one `BEGIN IMMEDIATE` … `COMMIT`, in the order it came. A queue
 //! insert may carry a due time (see `insert`): it and the jobs behind it
-//! wait until then, unless [`MAX_QUEUED`] jobs are queued. Each job runs under its own `SAVEPOINT`, so a job that
-//! fails (e.g. `AlreadyExists`) is rolled back alone while the others commit.
+//! wait until then, unless [`MAX_QUEUED`] jobs are queued. Each job runs
+//! under its own `SAVEPOINT`, so a job that fails (e.g. `AlreadyExists`)
+//! is rolled back alone while the others commit.
 //! A job made with [`FnJob::single`] skips the savepoint: it runs at most
 //! one modifying statement, which SQLite itself undoes alone if it fails,
 //! or its writes are harmless when partly applied (idempotent deletes).
