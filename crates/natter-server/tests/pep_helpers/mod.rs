@@ -5,10 +5,13 @@
 #![allow(dead_code)]
 
 use crate::common::{text, Client, TestServer};
-use base64::Engine;
 use natter_store::{RosterItem, Subscription};
 use natter_xml::Stanza;
-use sha1::{Digest, Sha1};
+
+/// The caps tests' helpers: the verification string of a client's
+/// features, and the server's disco#info queries.
+#[path = "../caps_helpers/mod.rs"]
+mod caps;
 
 pub const PUBSUB: &str = "http://jabber.org/protocol/pubsub";
 pub const OWNER: &str = "http://jabber.org/protocol/pubsub#owner";
@@ -234,13 +237,8 @@ pub async fn announce_caps(c: &mut Client, nodes: &[&str]) -> Vec<Stanza> {
 pub async fn announce(c: &mut Client, tag: &str, nodes: &[&str], asked: bool) -> Vec<Stanza> {
     let mut features: Vec<String> = vec![DISCO_INFO.to_owned(), format!("urn:natter:test:{tag}")];
     features.extend(nodes.iter().map(|n| format!("{n}+notify")));
-    features.sort_unstable();
-    let mut s = String::from("client/phone//Test<");
-    for f in &features {
-        s.push_str(f);
-        s.push('<');
-    }
-    let ver = base64::engine::general_purpose::STANDARD.encode(Sha1::digest(s.as_bytes()));
+    let features: Vec<&str> = features.iter().map(String::as_str).collect();
+    let caps::Caps { ver, inner } = caps::caps(&features);
     let node = "https://natter.test/pep";
     c.send(format!(
         "<presence><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='{node}' ver='{ver}'/></presence>"
@@ -249,30 +247,20 @@ pub async fn announce(c: &mut Client, tag: &str, nodes: &[&str], asked: bool) ->
     if !asked {
         let seen = sync(c).await;
         assert!(
-            !seen.iter().any(is_disco_query),
+            !seen.iter().any(caps::is_query),
             "known capabilities were asked for"
         );
         return seen;
     }
-    let (mut seen, query) = until(c, is_disco_query).await;
+    let (mut seen, query) = until(c, caps::is_query).await;
     let id = query.id().unwrap().into_owned();
     let from = query.from().unwrap_or_default().into_owned();
-    let mut inner = String::from("<identity category='client' type='phone' name='Test'/>");
-    for f in &features {
-        inner.push_str(&format!("<feature var='{f}'/>"));
-    }
     c.send(format!(
         "<iq type='result' to='{from}' id='{id}'><query xmlns='{DISCO_INFO}' node='{node}#{ver}'>{inner}</query></iq>"
     ))
     .await;
     seen.extend(sync(c).await);
     seen
-}
-
-fn is_disco_query(s: &Stanza) -> bool {
-    s.name() == "iq"
-        && s.stanza_type().as_deref() == Some("get")
-        && s.has_child("query", DISCO_INFO)
 }
 
 pub const NICK: &str = "http://jabber.org/protocol/nick";
