@@ -33,7 +33,8 @@ pub enum AccessModel {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SendLast {
     Never,
-    /// On an explicit subscription (which natterd does not offer: never).
+    /// On subscription: for PEP, when a presence subscription to the owner
+    /// is approved (explicit subscriptions are not offered).
     OnSub,
     /// Also when an entity that may read the node comes online asking for
     /// its notifications (XEP-0163 §4.3.4).

@@ -230,28 +230,14 @@ pub async fn last_items(s: &mut Session, previous: Option<&Features>) {
     }
     let nobody = Relation::from_roster(None);
     for l in last {
-        let config = NodeConfig::from_bytes(&l.config);
-        if config.send_last_published_item != SendLast::OnSubAndPresence
-            || !config.deliver_notifications
-        {
-            continue;
-        }
         let rel = if l.owner == me {
             &Relation::Owner
         } else {
             relations.get(&l.owner).unwrap_or(&nobody)
         };
-        if !access::notified(&config, rel) {
+        let Some((config, ev)) = last_item_event(&l, rel, false) else {
             continue;
-        }
-        let ev = event_xml(
-            &l.node,
-            &config,
-            &Event::Published {
-                id: &l.item.id,
-                payload: &l.item.payload,
-            },
-        );
+        };
         let m = message(
             &l.owner,
             &s.full.clone(),
@@ -261,6 +247,35 @@ pub async fn last_items(s: &mut Session, previous: Option<&Features>) {
         );
         s.send(&m);
     }
+}
+
+/// The node's configuration and the `<event/>` of its last item `l`, if it
+/// goes to a reader standing in `relation`: the node sends its last item on
+/// presence (or, `on_sub`, on subscription too), sends notifications, and
+/// lets that reader read it.
+fn last_item_event(
+    l: &natter_store::PepLastItem,
+    relation: &Relation,
+    on_sub: bool,
+) -> Option<(NodeConfig, Vec<u8>)> {
+    let config = NodeConfig::from_bytes(&l.config);
+    let sends = match config.send_last_published_item {
+        SendLast::OnSubAndPresence => true,
+        SendLast::OnSub => on_sub,
+        SendLast::Never => false,
+    };
+    if !sends || !config.deliver_notifications || !access::notified(&config, relation) {
+        return None;
+    }
+    let ev = event_xml(
+        &l.node,
+        &config,
+        &Event::Published {
+            id: &l.item.id,
+            payload: &l.item.payload,
+        },
+    );
+    Some((config, ev))
 }
 
 /// `contact` was just allowed to see `owner`'s presence (a subscription
@@ -299,21 +314,9 @@ pub async fn last_items_to_new_contact(s: &mut Session, owner: &str, contact: &s
     };
     let relation = Relation::from_roster(rows.first().map(|(_, item)| item));
     for l in last {
-        let config = NodeConfig::from_bytes(&l.config);
-        if config.send_last_published_item == SendLast::Never
-            || !config.deliver_notifications
-            || !access::notified(&config, &relation)
-        {
+        let Some((config, ev)) = last_item_event(&l, &relation, true) else {
             continue;
-        }
-        let ev = event_xml(
-            &l.node,
-            &config,
-            &Event::Published {
-                id: &l.item.id,
-                payload: &l.item.payload,
-            },
-        );
+        };
         for (e, caps) in &sessions {
             if !caps.notify(&l.node) {
                 continue;
